@@ -1,0 +1,2 @@
+//! Lexecon's engine (work in progress).
+pub mod storage;
