@@ -1,2 +1,26 @@
-//! Lexecon's engine (work in progress).
+#![doc = include_str!("../README.md")]
+
+pub mod canonical;
+pub mod capability;
+pub mod condition;
+pub mod decision;
+pub mod engine;
+pub mod hash;
+pub mod ledger;
+pub mod policy;
+pub mod random;
+pub mod request;
+pub mod signer;
 pub mod storage;
+pub mod time;
+
+pub use capability::{CapabilityToken, Expect, TokenClaims, TokenError, verify_token};
+pub use decision::{Decision, Verdict};
+pub use engine::{Engine, EngineError, Governor, NodeConfig, Pending, PolicyLoaded};
+pub use ledger::{Entry, EntryKind, VerifyReport};
+pub use policy::{Mode, Policy, PolicyError};
+pub use random::{OsRandom, Random, SeededRandom};
+pub use request::{DecisionRequest, RequestError};
+pub use signer::{Ed25519Signer, Signer};
+pub use storage::{EntryRecord, MemoryStorage, Storage, StorageError};
+pub use time::{Clock, FixedClock};

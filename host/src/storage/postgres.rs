@@ -1,1 +1,1088 @@
-//! placeholder: filled in by the PostgreSQL work
+//! The PostgreSQL ledger backend: one hash-linked chain shared by many
+//! `lexecon server` replicas.
+//!
+//! This module owns [`PostgresStorage`] (the [`Storage`] implementation), its
+//! connection-string handling (TLS selection, password redaction), the
+//! versioned schema migrations and the append protocol that keeps the chain
+//! free of forks when several replicas write at once.
+//!
+//! # Schema
+//!
+//! Migrations run on every (re)connect, inside one `READ COMMITTED`
+//! transaction that first takes a transaction-scoped advisory lock, so
+//! replicas that start together apply them exactly once:
+//!
+//! ```sql
+//! create table if not exists lexecon_schema_migrations (
+//!     version    integer primary key,
+//!     applied_at timestamptz not null default now()
+//! );
+//! -- migration 1
+//! create table lexecon_ledger (
+//!     idx        bigint primary key check (idx >= 0),
+//!     entry_hash text not null unique,
+//!     prev_hash  text not null unique,
+//!     bytes      bytea not null,
+//!     created_at timestamptz not null default now()
+//! );
+//! ```
+//!
+//! A database whose schema is newer than this build knows is refused
+//! ([`PostgresStorageError::SchemaTooNew`]) rather than written to.
+//!
+//! # Append protocol
+//!
+//! [`Storage::append`] is one transaction: `BEGIN ISOLATION LEVEL READ
+//! COMMITTED` and `pg_advisory_xact_lock` (one round trip), a read of the
+//! stored tail (length and last `entry_hash`), a check that the batch starts
+//! at that length and links to that hash (else [`StorageError::Conflict`],
+//! nothing written), one multi-row `INSERT … SELECT FROM unnest(…)` and
+//! `COMMIT`. `Ok` is returned only after `COMMIT` succeeded. The advisory
+//! lock serialises appenders; the `UNIQUE` constraints on `idx` and
+//! `prev_hash` are the last line of defence against forks (a unique
+//! violation is reported as a conflict). Lock keys are per database:
+//! `0x6c65_7865_636f_6e01` (appends) and `0x6c65_7865_636f_6e02`
+//! (migrations), that is `"lexecon"` followed by `1` or `2`.
+//!
+//! # Failures
+//!
+//! Any error other than a conflict drops the connection and the call returns
+//! [`StorageError::Unavailable`]; the next call reconnects (and re-runs the
+//! idempotent migrations). A `COMMIT` whose outcome is unknown is reported
+//! as `Unavailable`, never guessed: the engine re-reads the log to learn what
+//! was committed. Each session sets `lock_timeout` and
+//! `idle_in_transaction_session_timeout`, so a stuck replica cannot hold the
+//! append lock for ever.
+//!
+//! # TLS
+//!
+//! See [`PostgresStorage::connect`]: `sslmode` absent or `disable` is plain
+//! TCP; `prefer`, `require`, `verify-ca` and `verify-full` use rustls and
+//! **always** verify the server's certificate chain and host name.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+use postgres::config::{Host, SslMode};
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Statement};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{EntryRecord, Storage, StorageError};
+
+/// The newest schema version this build creates and understands.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Advisory lock key serialising appenders (`"lexecon"` then `0x01`).
+const APPEND_LOCK_KEY: i64 = 0x6c65_7865_636f_6e01;
+/// Advisory lock key serialising migrations (`"lexecon"` then `0x02`).
+const MIGRATION_LOCK_KEY: i64 = 0x6c65_7865_636f_6e02;
+
+/// Connect timeout used when the connection string sets none.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// TCP keepalive settings used when the connection string sets none: a
+/// vanished server is noticed in about 30 s instead of hours.
+const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(15);
+const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_KEEPALIVES_RETRIES: u32 = 3;
+/// How long unacknowledged data may stay in flight before TCP gives up.
+const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// `application_name` used when the connection string sets none.
+const DEFAULT_APPLICATION_NAME: &str = "lexecon";
+
+/// Session settings applied on every connection: a replica waits at most
+/// `lock_timeout` for the append lock, and the server ends a session that
+/// sits idle inside a transaction (holding the lock) for too long.
+const SESSION_SETUP: &str = "set lock_timeout = '10s'; \
+     set idle_in_transaction_session_timeout = '15s'";
+
+/// The versioned migrations, applied in order. Never edit a shipped entry:
+/// add a new version instead.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "create table lexecon_ledger (
+        idx        bigint primary key check (idx >= 0),
+        entry_hash text not null unique,
+        prev_hash  text not null unique,
+        bytes      bytea not null,
+        created_at timestamptz not null default now()
+    )",
+)];
+
+const CREATE_MIGRATIONS_TABLE: &str = "create table if not exists lexecon_schema_migrations (
+        version    integer primary key,
+        applied_at timestamptz not null default now()
+    )";
+
+const SQL_LEN: &str = "select coalesce(max(idx) + 1, 0)::bigint from lexecon_ledger";
+/// The entry and the log's length, read in one statement (one snapshot), so
+/// a missing entry below the length is told apart from a concurrent append.
+const SQL_GET: &str = "select (select bytes from lexecon_ledger where idx = $1), \
+     (select coalesce(max(idx) + 1, 0)::bigint from lexecon_ledger)";
+/// The range and the log's length in one statement (one snapshot); an empty
+/// range still yields one row (with a null `idx`) carrying the length.
+const SQL_RANGE: &str = "select l.idx, l.bytes, t.len \
+     from (select coalesce(max(idx) + 1, 0)::bigint as len from lexecon_ledger) t \
+     left join lexecon_ledger l on l.idx >= $1 and l.idx < $2 \
+     order by l.idx";
+const SQL_FIND: &str = "select idx from lexecon_ledger where entry_hash = $1";
+const SQL_TAIL: &str = "select idx, entry_hash from lexecon_ledger order by idx desc limit 1";
+const SQL_INSERT: &str = "insert into lexecon_ledger (idx, entry_hash, prev_hash, bytes) \
+     select * from unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[])";
+
+/// Why [`PostgresStorage::connect`] failed. Messages never contain the
+/// password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PostgresStorageError {
+    /// The connection string could not be understood.
+    InvalidConfig(String),
+    /// The TLS settings could not be turned into a TLS client (unreadable
+    /// `sslrootcert`, no certificate in it).
+    Tls(String),
+    /// The server could not be reached or refused the session.
+    Connect {
+        /// The server, without the password (`user@host:port/dbname`).
+        target: String,
+        /// What went wrong, in words.
+        reason: String,
+    },
+    /// The schema migrations (or the statements prepared after them) failed.
+    Migration {
+        /// The server, without the password.
+        target: String,
+        /// What went wrong, in words.
+        reason: String,
+    },
+    /// The database was migrated by a newer lexecon than this one.
+    SchemaTooNew {
+        /// The server, without the password.
+        target: String,
+        /// The newest schema version recorded in the database.
+        found: i32,
+        /// The newest schema version this build knows ([`SCHEMA_VERSION`]).
+        known: i32,
+    },
+}
+
+impl fmt::Display for PostgresStorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidConfig(why) => write!(
+                f,
+                "invalid postgres connection string: {why} (expected a postgresql:// url or \
+                 key=value pairs, e.g. \"host=db.example user=lexecon dbname=lexecon \
+                 sslmode=verify-full\")"
+            ),
+            Self::Tls(why) => write!(f, "cannot set up tls for postgres: {why}"),
+            Self::Connect { target, reason } => write!(
+                f,
+                "cannot connect to postgres at {target}: {reason} (check that the server is \
+                 running and reachable, and the user, password, database and sslmode)"
+            ),
+            Self::Migration { target, reason } => write!(
+                f,
+                "cannot migrate the lexecon ledger schema in postgres at {target}: {reason} \
+                 (the user needs create privileges in the database on first start)"
+            ),
+            Self::SchemaTooNew {
+                target,
+                found,
+                known,
+            } => write!(
+                f,
+                "the lexecon ledger schema in postgres at {target} is at version {found}, \
+                 newer than this build understands ({known}): upgrade lexecon before \
+                 connecting it to this database"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PostgresStorageError {}
+
+impl From<PostgresStorageError> for StorageError {
+    /// Every connect failure is, for the engine, an unavailable backend.
+    fn from(err: PostgresStorageError) -> Self {
+        StorageError::Unavailable(err.to_string())
+    }
+}
+
+/// How connections are secured.
+#[derive(Clone)]
+enum Tls {
+    /// Plain TCP (`sslmode` absent or `disable`).
+    Plain,
+    /// rustls, with the server's chain and host name verified. `mode` is
+    /// `Prefer` (plain TCP only when the server offers no TLS) or `Require`.
+    Rustls {
+        connector: MakeRustlsConnect,
+        mode: SslMode,
+    },
+}
+
+impl Tls {
+    fn describe(&self) -> &'static str {
+        match self {
+            Self::Plain => "plain tcp",
+            Self::Rustls {
+                mode: SslMode::Require,
+                ..
+            } => "tls required, verified",
+            Self::Rustls { .. } => "tls preferred, verified",
+        }
+    }
+}
+
+/// The prepared statements of one connection.
+struct Statements {
+    len: Statement,
+    get: Statement,
+    range: Statement,
+    find: Statement,
+    tail: Statement,
+    insert: Statement,
+}
+
+/// One live session.
+struct Conn {
+    client: Client,
+    stmts: Statements,
+}
+
+/// A failure inside one storage call.
+enum Failure {
+    /// The database or the connection failed: drop the connection.
+    Db(postgres::Error),
+    /// An answer for the engine (conflict, corruption, refused batch); the
+    /// connection stays usable.
+    Storage(StorageError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(err: postgres::Error) -> Self {
+        Self::Db(err)
+    }
+}
+
+/// The ledger in a PostgreSQL database, shared safely by many replicas.
+///
+/// Holds at most one connection, opened by [`PostgresStorage::connect`] and
+/// re-opened lazily after a failure. Methods block; call them from a plain
+/// thread, never from inside an async runtime.
+pub struct PostgresStorage {
+    config: postgres::Config,
+    tls: Tls,
+    target: String,
+    conn: Option<Conn>,
+}
+
+impl fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStorage")
+            .field("target", &self.target)
+            .field("tls", &self.tls.describe())
+            .field("connected", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to PostgreSQL, applies the schema migrations and prepares the
+    /// ledger statements.
+    ///
+    /// `connection_string` is a libpq-style URL
+    /// (`postgresql://user:password@host:5432/dbname?sslmode=verify-full`) or
+    /// `key=value` pairs (`host=… user=… dbname=… sslmode=…`). Defaults when
+    /// unset: `connect_timeout` 2 s, TCP keepalives after 15 s idle (every
+    /// 5 s, 3 probes), `tcp_user_timeout` 30 s, `application_name=lexecon`.
+    ///
+    /// TLS, by `sslmode`:
+    /// - absent or `disable`: plain TCP (unlike libpq, whose default is
+    ///   `prefer`);
+    /// - `prefer`: TLS when the server offers it, plain TCP when it does not
+    ///   (open to downgrade: use `verify-full` in production);
+    /// - `require`, `verify-ca`, `verify-full`: TLS or no connection.
+    ///
+    /// Every TLS connection (rustls) verifies the certificate chain **and**
+    /// the host name, stricter than libpq's `require` and `verify-ca`: a
+    /// certificate that does not verify is never accepted. The trusted roots
+    /// are the Mozilla roots (`webpki-roots`), or only the PEM certificates in
+    /// the file named by `sslrootcert` (which, without `sslmode`, implies
+    /// `verify-full`). `allow`, client certificates (`sslcert`, `sslkey`)
+    /// and other libpq TLS options are refused with an error.
+    ///
+    /// # Errors
+    /// [`PostgresStorageError`]: a string that does not parse, TLS files that
+    /// cannot be read, a server that cannot be reached or refuses the login,
+    /// a failed migration or a schema newer than [`SCHEMA_VERSION`]. The
+    /// password never appears in the message.
+    pub fn connect(connection_string: &str) -> Result<Self, PostgresStorageError> {
+        let parsed = split_tls_options(connection_string)?;
+        let mut config = postgres::Config::from_str(&parsed.rest)
+            .map_err(|err| PostgresStorageError::InvalidConfig(error_chain(&err)))?;
+        let tls = tls_from_options(&parsed, &mut config)?;
+        apply_defaults(&mut config, &parsed.keys);
+        let target = describe_target(&config);
+        let mut storage = Self {
+            config,
+            tls,
+            target,
+            conn: None,
+        };
+        storage.conn = Some(storage.open()?);
+        Ok(storage)
+    }
+
+    /// Opens a session: connect, session settings, migrations, statements.
+    fn open(&self) -> Result<Conn, PostgresStorageError> {
+        let connected = match &self.tls {
+            Tls::Plain => self.config.connect(NoTls),
+            Tls::Rustls { connector, .. } => self.config.connect(connector.clone()),
+        };
+        let mut client = connected.map_err(|err| PostgresStorageError::Connect {
+            target: self.target.clone(),
+            reason: connect_reason(&err, &self.tls),
+        })?;
+        let migration_error = |err: postgres::Error| PostgresStorageError::Migration {
+            target: self.target.clone(),
+            reason: describe(&err),
+        };
+        client
+            .batch_execute(SESSION_SETUP)
+            .map_err(migration_error)?;
+        migrate(&mut client, &self.target)?;
+        let stmts = Statements {
+            len: client.prepare(SQL_LEN).map_err(migration_error)?,
+            get: client.prepare(SQL_GET).map_err(migration_error)?,
+            range: client.prepare(SQL_RANGE).map_err(migration_error)?,
+            find: client.prepare(SQL_FIND).map_err(migration_error)?,
+            tail: client.prepare(SQL_TAIL).map_err(migration_error)?,
+            insert: client.prepare(SQL_INSERT).map_err(migration_error)?,
+        };
+        Ok(Conn { client, stmts })
+    }
+
+    /// Runs `op` on the live connection, reconnecting first if there is
+    /// none. A database failure drops the connection and becomes
+    /// [`StorageError::Unavailable`].
+    fn run<T>(
+        &mut self,
+        what: &str,
+        op: impl FnOnce(&mut Conn) -> Result<T, Failure>,
+    ) -> Result<T, StorageError> {
+        if self.conn.is_none() {
+            match self.open() {
+                Ok(conn) => {
+                    tracing::info!(server = %self.target, "reconnected to the postgres ledger");
+                    self.conn = Some(conn);
+                }
+                Err(err) => {
+                    return Err(StorageError::Unavailable(format!(
+                        "cannot reconnect: {err}"
+                    )));
+                }
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(StorageError::Unavailable(
+                "no postgres connection".to_owned(),
+            ));
+        };
+        match op(conn) {
+            Ok(value) => Ok(value),
+            Err(Failure::Storage(err)) => Err(err),
+            Err(Failure::Db(err)) => {
+                self.conn = None;
+                let reason = describe(&err);
+                tracing::warn!(
+                    server = %self.target,
+                    %reason,
+                    "postgres ledger {what} failed; dropped the connection"
+                );
+                Err(StorageError::Unavailable(format!(
+                    "postgres ledger {what} at {} failed: {reason}",
+                    self.target
+                )))
+            }
+        }
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn len(&mut self) -> Result<u64, StorageError> {
+        self.run("length read", |conn| {
+            let row = conn.client.query_one(&conn.stmts.len, &[])?;
+            stored_index(row.try_get(0)?)
+        })
+    }
+
+    fn get(&mut self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let Ok(idx) = i64::try_from(index) else {
+            return Ok(None);
+        };
+        self.run("read", |conn| {
+            let row = conn.client.query_one(&conn.stmts.get, &[&idx])?;
+            let bytes: Option<Vec<u8>> = row.try_get(0)?;
+            let len = stored_index(row.try_get(1)?)?;
+            match bytes {
+                Some(bytes) => Ok(Some(bytes)),
+                None if index < len => Err(missing(index, len)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn get_range(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let (Ok(first), Ok(last)) = (
+            i64::try_from(start),
+            i64::try_from(end.min(i64::MAX as u64)),
+        ) else {
+            return Ok(Vec::new());
+        };
+        if first >= last {
+            return Ok(Vec::new());
+        }
+        self.run("range read", |conn| {
+            let rows = conn.client.query(&conn.stmts.range, &[&first, &last])?;
+            let mut out = Vec::with_capacity(rows.len());
+            let mut len = 0;
+            for row in &rows {
+                len = stored_index(row.try_get(2)?)?;
+                let Some(idx) = row.try_get::<_, Option<i64>>(0)? else {
+                    continue;
+                };
+                let expected = start + out.len() as u64;
+                if stored_index(idx)? != expected {
+                    return Err(missing(expected, len));
+                }
+                out.push(row.try_get::<_, Vec<u8>>(1)?);
+            }
+            let next = start + out.len() as u64;
+            if next < end && next < len {
+                return Err(missing(next, len));
+            }
+            Ok(out)
+        })
+    }
+
+    fn find(&mut self, entry_hash: &str) -> Result<Option<u64>, StorageError> {
+        self.run("lookup", |conn| {
+            match conn.client.query_opt(&conn.stmts.find, &[&entry_hash])? {
+                Some(row) => Ok(Some(stored_index(row.try_get(0)?)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        check_links(entries)?;
+        self.run("append", |conn| append_on(conn, first, entries))
+    }
+}
+
+/// The append transaction on one connection (see the module docs).
+fn append_on(conn: &mut Conn, first: &EntryRecord, entries: &[EntryRecord]) -> Result<(), Failure> {
+    conn.client.batch_execute(&format!(
+        "begin isolation level read committed; select pg_advisory_xact_lock({APPEND_LOCK_KEY})"
+    ))?;
+    let (len, last_hash) = match conn.client.query_opt(&conn.stmts.tail, &[])? {
+        Some(row) => (
+            stored_index(row.try_get::<_, i64>(0)?)? + 1,
+            Some(row.try_get::<_, String>(1)?),
+        ),
+        None => (0, None),
+    };
+    let consecutive = entries
+        .iter()
+        .enumerate()
+        .all(|(offset, entry)| Some(entry.index) == len.checked_add(offset as u64));
+    let linked = last_hash
+        .as_deref()
+        .is_none_or(|hash| hash == first.prev_hash);
+    if !consecutive || !linked {
+        rollback(conn)?;
+        return Err(Failure::Storage(StorageError::Conflict { len }));
+    }
+
+    let mut idx = Vec::with_capacity(entries.len());
+    for entry in entries {
+        idx.push(i64::try_from(entry.index).map_err(|_| {
+            Failure::Storage(StorageError::Unavailable(format!(
+                "entry index {} is beyond postgres bigint",
+                entry.index
+            )))
+        })?);
+    }
+    let entry_hashes: Vec<&str> = entries.iter().map(|e| e.entry_hash.as_str()).collect();
+    let prev_hashes: Vec<&str> = entries.iter().map(|e| e.prev_hash.as_str()).collect();
+    let bytes: Vec<&[u8]> = entries.iter().map(|e| e.bytes.as_slice()).collect();
+    let inserted = conn.client.execute(
+        &conn.stmts.insert,
+        &[&idx, &entry_hashes, &prev_hashes, &bytes],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            // Another writer got there first (or bypassed the lock): nothing
+            // of this batch is written once the transaction is rolled back.
+            rollback(conn)?;
+            let row = conn.client.query_one(&conn.stmts.len, &[])?;
+            let len = stored_index(row.try_get(0)?)?;
+            return Err(Failure::Storage(StorageError::Conflict { len }));
+        }
+        Err(err) => return Err(Failure::Db(err)),
+    }
+
+    // Whatever goes wrong here (even a dropped connection, whose outcome is
+    // unknown) is reported as unavailable, never as success or conflict.
+    conn.client.batch_execute("commit")?;
+    Ok(())
+}
+
+/// Rolls the open transaction back; a failure drops the connection.
+fn rollback(conn: &mut Conn) -> Result<(), Failure> {
+    conn.client.batch_execute("rollback")?;
+    Ok(())
+}
+
+/// Refuses a batch whose own entries are not consecutive and linked: it
+/// could never be a valid continuation of any chain.
+fn check_links(entries: &[EntryRecord]) -> Result<(), StorageError> {
+    for pair in entries.windows(2) {
+        let [before, after] = pair else { continue };
+        if before.index.checked_add(1) != Some(after.index) || after.prev_hash != before.entry_hash
+        {
+            return Err(StorageError::Unavailable(format!(
+                "append refused: entry {} does not follow entry {} (index or prev_hash); \
+                 nothing was written",
+                after.index, before.index
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies the migrations that are not yet recorded, under the migration
+/// advisory lock, in one transaction.
+fn migrate(client: &mut Client, target: &str) -> Result<(), PostgresStorageError> {
+    let failed = |err: postgres::Error| PostgresStorageError::Migration {
+        target: target.to_owned(),
+        reason: describe(&err),
+    };
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .map_err(failed)?;
+    tx.batch_execute(&format!(
+        "select pg_advisory_xact_lock({MIGRATION_LOCK_KEY}); {CREATE_MIGRATIONS_TABLE}"
+    ))
+    .map_err(failed)?;
+    let applied: HashSet<i32> = tx
+        .query("select version from lexecon_schema_migrations", &[])
+        .map_err(failed)?
+        .iter()
+        .map(|row| row.try_get::<_, i32>(0))
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
+    if let Some(&found) = applied.iter().max()
+        && found > SCHEMA_VERSION
+    {
+        return Err(PostgresStorageError::SchemaTooNew {
+            target: target.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).map_err(failed)?;
+        tx.execute(
+            "insert into lexecon_schema_migrations (version) values ($1)",
+            &[version],
+        )
+        .map_err(failed)?;
+        tracing::info!(server = %target, version, "applied lexecon ledger migration");
+    }
+    tx.commit().map_err(failed)
+}
+
+/// A stored `bigint` index as `u64` (the schema forbids negatives).
+fn stored_index(idx: i64) -> Result<u64, Failure> {
+    u64::try_from(idx).map_err(|_| {
+        Failure::Storage(StorageError::Corrupt {
+            index: 0,
+            detail: format!("a stored index is negative ({idx})"),
+        })
+    })
+}
+
+/// The corruption of a hole in the chain.
+fn missing(index: u64, len: u64) -> Failure {
+    Failure::Storage(StorageError::Corrupt {
+        index,
+        detail: format!("entry {index} is missing although the log holds {len} entries"),
+    })
+}
+
+/// A database error in words: SQLSTATE and message for server errors, the
+/// error and its causes otherwise.
+fn describe(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => {
+            let mut out = format!(
+                "{} {}: {}",
+                db.severity().to_lowercase(),
+                db.code().code(),
+                db.message()
+            );
+            if let Some(detail) = db.detail() {
+                out.push_str(" (");
+                out.push_str(detail);
+                out.push(')');
+            }
+            out
+        }
+        None => error_chain(err),
+    }
+}
+
+/// `err` and its sources, joined by `: `.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// A connect failure in words, with a hint for certificate problems.
+fn connect_reason(err: &postgres::Error, tls: &Tls) -> String {
+    let mut reason = describe(err);
+    if matches!(tls, Tls::Rustls { .. }) && reason.contains("certificate") {
+        reason.push_str(
+            " (the server's certificate did not verify: name its ca in sslrootcert=<file.pem> \
+             and connect by the host name the certificate is issued for)",
+        );
+    }
+    reason
+}
+
+/// `user@host:port/dbname` without the password.
+fn describe_target(config: &postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = config
+                .get_ports()
+                .get(i)
+                .or_else(|| config.get_ports().first())
+                .copied()
+                .unwrap_or(5432);
+            format!("{name}:{port}")
+        })
+        .collect();
+    let hosts = if hosts.is_empty() {
+        "localhost:5432".to_owned()
+    } else {
+        hosts.join(",")
+    };
+    let user = config.get_user().unwrap_or("(default user)");
+    let dbname = config.get_dbname().unwrap_or(user);
+    format!("{user}@{hosts}/{dbname}")
+}
+
+/// Sets lexecon's defaults for the options the connection string left out.
+fn apply_defaults(config: &mut postgres::Config, keys: &HashSet<String>) {
+    let has = |key: &str| keys.contains(key);
+    if !has("connect_timeout") {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if !has("keepalives_idle") {
+        config.keepalives_idle(DEFAULT_KEEPALIVES_IDLE);
+    }
+    if !has("keepalives_interval") {
+        config.keepalives_interval(DEFAULT_KEEPALIVES_INTERVAL);
+    }
+    if !has("keepalives_retries") {
+        config.keepalives_retries(DEFAULT_KEEPALIVES_RETRIES);
+    }
+    if !has("tcp_user_timeout") {
+        config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(DEFAULT_APPLICATION_NAME);
+    }
+    config.notice_callback(|notice| {
+        tracing::debug!(message = notice.message(), "postgres notice");
+    });
+}
+
+/// The TLS options lexecon handles itself (the driver knows only
+/// `disable`/`prefer`/`require` and no root certificate file), and the
+/// connection string without them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TlsOptions {
+    /// The connection string for the driver, without `sslmode` and
+    /// `sslrootcert`.
+    rest: String,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+    /// Every option key present in the string.
+    keys: HashSet<String>,
+}
+
+/// Options lexecon refuses with a clear message instead of the driver's
+/// "unknown option".
+const UNSUPPORTED_TLS_KEYS: &[&str] = &[
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "requiressl",
+];
+
+fn split_tls_options(s: &str) -> Result<TlsOptions, PostgresStorageError> {
+    let mut options = match ["postgresql://", "postgres://"]
+        .iter()
+        .find_map(|prefix| s.strip_prefix(prefix).map(|rest| (prefix, rest)))
+    {
+        Some((prefix, rest)) => split_url(prefix, rest)?,
+        None => split_key_values(s)?,
+    };
+    if let Some(key) = UNSUPPORTED_TLS_KEYS
+        .iter()
+        .find(|key| options.keys.contains(**key))
+    {
+        return Err(PostgresStorageError::InvalidConfig(format!(
+            "option `{key}` is not supported by lexecon's postgres backend (supported tls \
+             options: sslmode, sslrootcert)"
+        )));
+    }
+    options.keys.shrink_to_fit();
+    Ok(options)
+}
+
+/// The URL form: drops `sslmode`/`sslrootcert` from the query, keeping the
+/// rest byte for byte (the driver parses it).
+fn split_url(prefix: &str, rest: &str) -> Result<TlsOptions, PostgresStorageError> {
+    let mut out = TlsOptions::default();
+    // Like the driver: credentials end at the first '@', the query starts at
+    // the first '?' after them.
+    let after_credentials = rest.find('@').map_or(0, |at| at + 1);
+    let (head, query) = match rest
+        .get(after_credentials..)
+        .and_then(|tail| tail.find('?'))
+    {
+        Some(q) => rest.split_at(after_credentials + q),
+        None => (rest, ""),
+    };
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(raw_key, "option name")?;
+        let value = || decode(raw_value, "option value");
+        match key.as_str() {
+            "sslmode" => out.sslmode = Some(value()?),
+            "sslrootcert" => out.sslrootcert = Some(value()?),
+            _ => kept.push(pair),
+        }
+        out.keys.insert(key);
+    }
+    out.rest = if kept.is_empty() {
+        format!("{prefix}{head}")
+    } else {
+        format!("{prefix}{head}?{}", kept.join("&"))
+    };
+    Ok(out)
+}
+
+fn decode(raw: &str, what: &str) -> Result<String, PostgresStorageError> {
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| {
+            PostgresStorageError::InvalidConfig(format!(
+                "an {what} is not valid percent-encoded utf-8"
+            ))
+        })
+}
+
+/// The `key=value` form, tokenised like the driver (and libpq): values may
+/// be single-quoted; a backslash escapes the next character.
+fn split_key_values(s: &str) -> Result<TlsOptions, PostgresStorageError> {
+    let mut out = TlsOptions::default();
+    let mut kept = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_whitespace() && *c != '=') {
+            key.push(c);
+        }
+        if key.is_empty() {
+            if chars.peek().is_some() {
+                return Err(PostgresStorageError::InvalidConfig(
+                    "an option has no name before `=`".to_owned(),
+                ));
+            }
+            break;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(PostgresStorageError::InvalidConfig(format!(
+                "option `{key}` has no `=value`"
+            )));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                    None => {
+                        return Err(PostgresStorageError::InvalidConfig(format!(
+                            "the quoted value of option `{key}` is not terminated"
+                        )));
+                    }
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+            if value.is_empty() {
+                return Err(PostgresStorageError::InvalidConfig(format!(
+                    "option `{key}` has an empty value"
+                )));
+            }
+        }
+        match key.as_str() {
+            "sslmode" => out.sslmode = Some(value),
+            "sslrootcert" => out.sslrootcert = Some(value),
+            _ => {
+                let escaped = value.replace('\\', "\\\\").replace('\'', "\\'");
+                kept.push(format!("{key}='{escaped}'"));
+            }
+        }
+        out.keys.insert(key);
+    }
+    out.rest = kept.join(" ");
+    Ok(out)
+}
+
+/// Chooses the TLS client for `sslmode`/`sslrootcert` and sets the driver's
+/// own ssl mode to match.
+fn tls_from_options(
+    options: &TlsOptions,
+    config: &mut postgres::Config,
+) -> Result<Tls, PostgresStorageError> {
+    let mode = match (options.sslmode.as_deref(), &options.sslrootcert) {
+        (None, None) | (Some("disable"), _) => {
+            config.ssl_mode(SslMode::Disable);
+            return Ok(Tls::Plain);
+        }
+        (Some("prefer"), _) => SslMode::Prefer,
+        (Some("require" | "verify-ca" | "verify-full"), _) | (None, Some(_)) => SslMode::Require,
+        (Some(other), _) => {
+            return Err(PostgresStorageError::InvalidConfig(format!(
+                "sslmode `{other}` is not supported (use disable, prefer, require, verify-ca or \
+                 verify-full)"
+            )));
+        }
+    };
+    config.ssl_mode(mode);
+    let connector = rustls_connector(options.sslrootcert.as_deref())?;
+    Ok(Tls::Rustls { connector, mode })
+}
+
+/// A rustls client (ring provider, safe protocol versions) trusting the
+/// Mozilla roots, or only the certificates in `rootcert`.
+fn rustls_connector(rootcert: Option<&str>) -> Result<MakeRustlsConnect, PostgresStorageError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match rootcert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path).map_err(|err| {
+                PostgresStorageError::Tls(format!("cannot read sslrootcert file {path:?}: {err}"))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|err| {
+                    PostgresStorageError::Tls(format!(
+                        "sslrootcert file {path:?} is not valid pem: {err}"
+                    ))
+                })?;
+                roots.add(cert).map_err(|err| {
+                    PostgresStorageError::Tls(format!(
+                        "sslrootcert file {path:?} holds a certificate rustls cannot use: {err}"
+                    ))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(PostgresStorageError::Tls(format!(
+                    "sslrootcert file {path:?} holds no certificate"
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| PostgresStorageError::Tls(err.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn keys(options: &TlsOptions) -> Vec<&str> {
+        let mut keys: Vec<&str> = options.keys.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn url_form_loses_only_the_tls_options() {
+        let o = split_tls_options(
+            "postgresql://u:p%40ss?@h:5433/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(
+            o.rest,
+            "postgresql://u:p%40ss?@h:5433/db?application_name=x"
+        );
+        assert_eq!(o.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(o.sslrootcert.as_deref(), Some("/ca.pem"));
+        assert_eq!(keys(&o), ["application_name", "sslmode", "sslrootcert"]);
+        let config = postgres::Config::from_str(&o.rest).unwrap();
+        assert_eq!(config.get_password(), Some(&b"p@ss?"[..]));
+
+        let o = split_tls_options("postgres://h/db?sslmode=require").unwrap();
+        assert_eq!(o.rest, "postgres://h/db");
+        let o = split_tls_options("postgres://h").unwrap();
+        assert_eq!(o.rest, "postgres://h");
+        assert_eq!(o.sslmode, None);
+    }
+
+    #[test]
+    fn key_value_form_is_requoted() {
+        let o = split_tls_options(
+            " host = h password='it\\'s a secret' sslmode=verify-ca dbname=d\\ b sslrootcert='/a b.pem'",
+        )
+        .unwrap();
+        assert_eq!(o.sslmode.as_deref(), Some("verify-ca"));
+        assert_eq!(o.sslrootcert.as_deref(), Some("/a b.pem"));
+        let config = postgres::Config::from_str(&o.rest).unwrap();
+        assert_eq!(config.get_password(), Some(&b"it's a secret"[..]));
+        assert_eq!(config.get_dbname(), Some("d b"));
+        assert_eq!(
+            keys(&o),
+            ["dbname", "host", "password", "sslmode", "sslrootcert"]
+        );
+
+        assert!(split_tls_options("host='h").is_err());
+        assert!(split_tls_options("host").is_err());
+        assert!(split_tls_options("host=").is_err());
+        assert!(split_tls_options("=h").is_err());
+        assert_eq!(split_tls_options("").unwrap().rest, "");
+    }
+
+    #[test]
+    fn tls_selection_follows_sslmode() {
+        let pick = |s: &str| {
+            let o = split_tls_options(s)?;
+            let mut config = postgres::Config::from_str(&o.rest)
+                .map_err(|e| PostgresStorageError::InvalidConfig(e.to_string()))?;
+            let tls = tls_from_options(&o, &mut config)?;
+            Ok::<_, PostgresStorageError>((tls.describe(), config.get_ssl_mode()))
+        };
+        assert_eq!(pick("host=h").unwrap(), ("plain tcp", SslMode::Disable));
+        assert_eq!(
+            pick("host=h sslmode=disable").unwrap(),
+            ("plain tcp", SslMode::Disable)
+        );
+        assert_eq!(
+            pick("host=h sslmode=prefer").unwrap(),
+            ("tls preferred, verified", SslMode::Prefer)
+        );
+        for mode in ["require", "verify-ca", "verify-full"] {
+            assert_eq!(
+                pick(&format!("postgresql://h/d?sslmode={mode}")).unwrap(),
+                ("tls required, verified", SslMode::Require)
+            );
+        }
+        assert!(matches!(
+            pick("host=h sslmode=allow"),
+            Err(PostgresStorageError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            pick("host=h sslrootcert=/nonexistent/ca.pem"),
+            Err(PostgresStorageError::Tls(_))
+        ));
+        assert!(matches!(
+            pick("host=h sslmode=require sslcert=/c.pem"),
+            Err(PostgresStorageError::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn target_never_shows_the_password() {
+        let config =
+            postgres::Config::from_str("postgresql://alice:hunter2@db1:6543,db2/ledger").unwrap();
+        let target = describe_target(&config);
+        assert_eq!(target, "alice@db1:6543,db2:5432/ledger");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn batches_must_be_linked() {
+        let rec = |index: u64, prev: &str, hash: &str| EntryRecord {
+            index,
+            entry_hash: hash.to_owned(),
+            prev_hash: prev.to_owned(),
+            bytes: vec![],
+        };
+        assert!(check_links(&[rec(0, "g", "a"), rec(1, "a", "b")]).is_ok());
+        assert!(check_links(&[rec(0, "g", "a"), rec(1, "x", "b")]).is_err());
+        assert!(check_links(&[rec(0, "g", "a"), rec(2, "a", "b")]).is_err());
+    }
+}

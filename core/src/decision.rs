@@ -1,0 +1,465 @@
+//! Deciding one request against a policy: which relations and constraints
+//! apply, and what they say.
+//!
+//! The rules, in order:
+//! 1. No policy loaded → deny.
+//! 2. Any applicable `forbids` → deny (a `forbids` always wins).
+//! 3. Strict mode (the policy's, or the request's `policy_mode`) with no
+//!    applicable `permits` → deny by default.
+//! 4. Constraints in policy order, while the decision is still an allow:
+//!    `require_human_confirmation` → escalate; `deny` → deny; `allow` lets it
+//!    stand or applies `else_action`; `rate_limit` denies beyond `max_calls`
+//!    allowed decisions in its sliding window. Nothing turns a denial into an
+//!    allow.
+//!
+//! [`evaluate`] is pure: time and the rate-limit history are arguments.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::capability::CapabilityToken;
+use crate::condition::{Facts, TermValue};
+use crate::policy::{ConstraintAction, ElseAction, Mode, Policy, RatePer, RelationKind, TermKind};
+use crate::request::DecisionRequest;
+use crate::time::CivilTime;
+
+/// The three outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Go ahead (a capability token comes with it).
+    Permit,
+    /// Do not.
+    Deny,
+    /// Not without a person's confirmation.
+    Escalate,
+}
+
+impl Verdict {
+    /// `permit`, `deny` or `escalate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permit => "permit",
+            Self::Deny => "deny",
+            Self::Escalate => "escalate",
+        }
+    }
+}
+
+/// A decision as returned to the caller (the guide's response fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The caller's id, or a generated `req_…`.
+    pub request_id: String,
+    /// Unique id of this decision (`dec_…`).
+    pub decision_id: String,
+    /// `true` only for [`Verdict::Permit`].
+    pub allowed: bool,
+    /// `permit`, `deny` or `escalate`.
+    pub decision: Verdict,
+    /// Why, naming the deciding relation or constraint.
+    pub reason: String,
+    /// Ids of every relation and constraint that applied.
+    pub reasoning: Vec<String>,
+    /// Hash of the active policy (`none` when no policy is loaded).
+    pub policy_version_hash: String,
+    /// SHA-256 of the canonical decision record (see `DESIGN.md`).
+    pub decision_hash: String,
+    /// Present only when allowed.
+    pub capability_token: Option<CapabilityToken>,
+    /// Hash of the ledger entry that records this decision.
+    pub ledger_entry_hash: String,
+    /// Index of that entry.
+    pub ledger_index: u64,
+    /// Base64url Ed25519 signature (see `DESIGN.md`, "Signatures").
+    pub signature: String,
+    /// When it was decided, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub timestamp: String,
+}
+
+/// The request's names, resolved against the policy's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// Actor term id, or the request's actor when no term matched.
+    pub actor: String,
+    /// Action term id, or `action:<tool>`.
+    pub action: String,
+    /// Tool term id, or the request's tool.
+    pub tool: String,
+    /// Data-class ids (the tool's, then the request's), unresolved names kept as given.
+    pub data_classes: Vec<String>,
+}
+
+/// A rate-limit hit to count if the decision ends allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateHit {
+    /// The constraint's name.
+    pub constraint: String,
+    /// The grouping key (actor id, tool id, user id, or `*`).
+    pub key: String,
+}
+
+/// The outcome of [`evaluate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// What applied.
+    pub reasoning: Vec<String>,
+    /// Resolved names.
+    pub resolved: Resolved,
+    /// Rate limits to count when allowed.
+    pub rate_hits: Vec<RateHit>,
+}
+
+/// Sliding-window history of allowed decisions, per rate-limit constraint
+/// and key.
+#[derive(Debug, Clone, Default)]
+pub struct RateWindows {
+    hits: HashMap<(String, String), VecDeque<u64>>,
+}
+
+impl RateWindows {
+    /// Counts an allowed decision at `at_ms`.
+    pub fn record(&mut self, hit: &RateHit, at_ms: u64) {
+        let q = self.hits.entry((hit.constraint.clone(), hit.key.clone())).or_default();
+        // Keep the queue ordered even if entries arrive slightly out of order.
+        let pos = q.iter().rposition(|t| *t <= at_ms).map_or(0, |p| p + 1);
+        q.insert(pos, at_ms);
+    }
+
+    /// Removes the latest count of `hit` (undo of a decision not committed).
+    pub fn unrecord(&mut self, hit: &RateHit, at_ms: u64) {
+        if let Some(q) = self.hits.get_mut(&(hit.constraint.clone(), hit.key.clone())) {
+            if let Some(pos) = q.iter().rposition(|t| *t == at_ms) {
+                q.remove(pos);
+            }
+        }
+    }
+
+    /// Forgets counts older than `horizon_ms` before `now_ms`.
+    pub fn prune(&mut self, now_ms: u64, horizon_ms: u64) {
+        let cutoff = now_ms.saturating_sub(horizon_ms);
+        self.hits.retain(|_, q| {
+            while q.front().is_some_and(|t| *t <= cutoff) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+    }
+
+    /// If `max` decisions are already counted in the window ending at
+    /// `now_ms`, the instant (ms) at which one leaves the window.
+    fn full_until(&self, constraint: &str, key: &str, now_ms: u64, window_ms: u64, max: u32) -> Option<u64> {
+        let q = self.hits.get(&(constraint.to_string(), key.to_string()))?;
+        let since = now_ms.saturating_sub(window_ms);
+        let in_window: Vec<u64> = q.iter().rev().take_while(|t| **t > since).take(max as usize).copied().collect();
+        (in_window.len() >= max as usize).then(|| in_window.last().copied().unwrap_or(now_ms) + window_ms)
+    }
+}
+
+/// Decides `req` under `policy` at `now_ms`, given the rate-limit history.
+pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rates: &RateWindows) -> Evaluation {
+    let Some(policy) = policy else {
+        return Evaluation {
+            verdict: Verdict::Deny,
+            reason: "denied: no policy is loaded, and Lexecon denies by default".into(),
+            reasoning: Vec::new(),
+            resolved: Resolved {
+                actor: req.actor.clone(),
+                action: format!("action:{}", req.tool),
+                tool: req.tool.clone(),
+                data_classes: req.data_classes.clone(),
+            },
+            rate_hits: Vec::new(),
+        };
+    };
+
+    // Resolve names to terms, exactly (id or name, never a substring).
+    let actor = policy.resolve(TermKind::Actor, &req.actor);
+    let tool = policy.resolve(TermKind::Tool, &req.tool);
+    let tool_term = tool.and_then(|t| policy.term(t));
+    let action = match tool_term {
+        Some(t) => t.tool_action,
+        None => policy
+            .resolve(TermKind::Action, &format!("action:{}", req.tool))
+            .or_else(|| policy.resolve(TermKind::Action, &req.tool)),
+    };
+    let mut classes: Vec<usize> = tool_term.map(|t| t.tool_data_classes.clone()).unwrap_or_default();
+    let mut unresolved: Vec<&str> = Vec::new();
+    for c in &req.data_classes {
+        match policy.resolve(TermKind::DataClass, c) {
+            Some(i) if !classes.contains(&i) => classes.push(i),
+            Some(_) => {}
+            None => unresolved.push(c),
+        }
+    }
+    let term_value = |i: Option<usize>| -> Option<TermValue<'_>> {
+        i.and_then(|i| policy.term(i)).map(|t| TermValue { id: &t.id, name: &t.name })
+    };
+    let raw_action = format!("action:{}", req.tool);
+    let actor_v = term_value(actor).unwrap_or(TermValue { id: &req.actor, name: &req.actor });
+    let tool_v = term_value(tool).unwrap_or(TermValue { id: &req.tool, name: &req.tool });
+    let action_v = term_value(action).unwrap_or(TermValue { id: &raw_action, name: &req.tool });
+    let mut class_vs: Vec<TermValue<'_>> = classes.iter().filter_map(|c| term_value(Some(*c))).collect();
+    class_vs.extend(unresolved.iter().map(|c| TermValue { id: c, name: c }));
+    let resolved = Resolved {
+        actor: actor_v.id.to_string(),
+        action: action_v.id.to_string(),
+        tool: tool_v.id.to_string(),
+        data_classes: class_vs.iter().map(|c| c.id.to_string()).collect(),
+    };
+
+    // Relations.
+    let mut reasoning = Vec::new();
+    let mut first_permit = None;
+    let mut first_forbid = None;
+    for i in policy.candidates(actor, action, &classes) {
+        let Some(r) = policy.relations().get(i) else { continue };
+        if !r.conditions.iter().all(|c| c.holds(&req.context)) {
+            continue;
+        }
+        reasoning.push(r.id.clone());
+        match r.kind {
+            RelationKind::Forbids if first_forbid.is_none() => first_forbid = Some(r),
+            RelationKind::Permits if first_permit.is_none() => first_permit = Some(r),
+            _ => {}
+        }
+    }
+    let done = |verdict, reason: String, reasoning, rate_hits| Evaluation { verdict, reason, reasoning, resolved: resolved.clone(), rate_hits };
+    if let Some(r) = first_forbid {
+        let what = r.description.as_deref().map_or_else(String::new, |d| format!(": {d}"));
+        return done(Verdict::Deny, format!("forbidden by relation `{}`{what}", r.id), reasoning, Vec::new());
+    }
+    let strict = policy.mode == Mode::Strict || req.policy_mode == Some(Mode::Strict);
+    let mut reason = match first_permit {
+        Some(r) => {
+            let what = r.description.as_deref().map_or_else(String::new, |d| format!(": {d}"));
+            format!("permitted by relation `{}`{what}", r.id)
+        }
+        None if strict => {
+            return done(
+                Verdict::Deny,
+                format!(
+                    "denied by default: no relation permits `{}` to `{}` (strict mode)",
+                    resolved.actor, resolved.action
+                ),
+                reasoning,
+                Vec::new(),
+            );
+        }
+        None => "allowed: permissive mode and no relation forbids it".to_string(),
+    };
+
+    // Constraints.
+    let facts = Facts {
+        actor: actor_v,
+        tool: tool_v,
+        action: action_v,
+        proposed_action: &req.proposed_action,
+        user_intent: &req.user_intent,
+        risk_level: req.risk_level,
+        data_classes: &class_vs,
+        context: &req.context,
+        time: CivilTime::from_unix_ms(now_ms),
+    };
+    let mut rate_hits = Vec::new();
+    for c in policy.constraints() {
+        let holds = c.condition.holds(&facts);
+        let described = |prefix: &str| {
+            let what = c.description.as_deref().map_or_else(String::new, |d| format!(": {d}"));
+            format!("{prefix} constraint `{}`{what}", c.name)
+        };
+        let fallback = if holds { None } else { c.else_action };
+        match (c.action, holds) {
+            (ConstraintAction::RequireHumanConfirmation, true) => {
+                reasoning.push(c.name.clone());
+                return done(Verdict::Escalate, described("human confirmation required by"), reasoning, Vec::new());
+            }
+            (ConstraintAction::Deny, true) => {
+                reasoning.push(c.name.clone());
+                return done(Verdict::Deny, described("denied by"), reasoning, Vec::new());
+            }
+            (ConstraintAction::Allow, true) => {
+                reasoning.push(c.name.clone());
+                reason = format!("{reason}; allowed by constraint `{}`", c.name);
+            }
+            (ConstraintAction::RateLimit, true) => {
+                reasoning.push(c.name.clone());
+                let Some(limit) = c.rate_limit else { continue };
+                let key = match limit.per {
+                    None => "*".to_string(),
+                    Some(RatePer::Actor) => resolved.actor.clone(),
+                    Some(RatePer::Tool) => resolved.tool.clone(),
+                    Some(RatePer::User) => match req.context.get("user_id") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    },
+                };
+                if let Some(until) = rates.full_until(&c.name, &key, now_ms, limit.window_ms, limit.max_calls) {
+                    let retry_s = until.saturating_sub(now_ms).div_ceil(1000).max(1);
+                    return done(
+                        Verdict::Deny,
+                        format!(
+                            "rate limit exceeded: constraint `{}` allows {} calls per {} s; retry after {retry_s} s",
+                            c.name,
+                            limit.max_calls,
+                            limit.window_ms / 1000
+                        ),
+                        reasoning,
+                        Vec::new(),
+                    );
+                }
+                rate_hits.push(RateHit { constraint: c.name.clone(), key });
+            }
+            (ConstraintAction::Allow | ConstraintAction::Deny, false) => match fallback {
+                Some(ElseAction::Deny) => {
+                    reasoning.push(c.name.clone());
+                    return done(
+                        Verdict::Deny,
+                        format!("denied by constraint `{}`: its condition does not hold and its else_action is deny", c.name),
+                        reasoning,
+                        Vec::new(),
+                    );
+                }
+                Some(ElseAction::RequireHumanConfirmation) => {
+                    reasoning.push(c.name.clone());
+                    return done(
+                        Verdict::Escalate,
+                        format!("human confirmation required by constraint `{}`: its condition does not hold", c.name),
+                        reasoning,
+                        Vec::new(),
+                    );
+                }
+                Some(ElseAction::Allow) | None => {}
+            },
+            (ConstraintAction::RequireHumanConfirmation | ConstraintAction::RateLimit, false) => {}
+        }
+    }
+    done(Verdict::Permit, reason, reasoning, rate_hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GUIDE: &str = include_str!("../../examples/policies/ai_assistant.json");
+    const NOW: u64 = 1_795_525_681_123; // Tue 2026-11-24 13:08 UTC
+
+    fn decide(p: &Policy, req: &DecisionRequest) -> Evaluation {
+        evaluate(Some(p), req, NOW, &RateWindows::default())
+    }
+
+    #[test]
+    fn the_guides_test_governance_cases() {
+        let p = Policy::parse(GUIDE).unwrap();
+        let ok = decide(&p, &DecisionRequest::new("model", "Execute web_search", "web_search", "Research", 1));
+        assert_eq!(ok.verdict, Verdict::Permit, "{}", ok.reason);
+        assert!(ok.reason.contains("relations[0]"));
+        assert_eq!(ok.rate_hits.len(), 1);
+
+        let no = decide(&p, &DecisionRequest::new("model", "Execute system_command", "execute", "Run command", 5));
+        assert_eq!(no.verdict, Verdict::Deny);
+        assert!(no.reason.to_lowercase().contains("forbidden"), "{}", no.reason);
+
+        let risky = decide(&p, &DecisionRequest::new("model", "Write to database", "database_write", "Update records", 4));
+        assert_ne!(risky.verdict, Verdict::Permit);
+    }
+
+    #[test]
+    fn high_risk_escalates() {
+        let p = Policy::parse(GUIDE).unwrap();
+        let e = decide(&p, &DecisionRequest::new("model", "Search", "web_search", "Research", 4));
+        assert_eq!(e.verdict, Verdict::Escalate);
+        assert!(e.reason.contains("confirmation"));
+        assert!(e.reasoning.contains(&"high_risk_requires_approval".to_string()));
+    }
+
+    #[test]
+    fn conditions_gate_relations() {
+        let p = Policy::parse(GUIDE).unwrap();
+        let mut r = DecisionRequest::new("model", "Read wiki", "read_wiki", "Answer", 1);
+        assert_eq!(decide(&p, &r).verdict, Verdict::Deny);
+        r.context.insert("user_approved".into(), Value::Bool(true));
+        assert_eq!(decide(&p, &r).verdict, Verdict::Permit);
+        r.context.insert("user_approved".into(), Value::from("true"));
+        assert_eq!(decide(&p, &r).verdict, Verdict::Deny, "only the JSON value true counts");
+    }
+
+    #[test]
+    fn matching_is_exact_never_substring() {
+        let p = Policy::parse(GUIDE).unwrap();
+        for actor in ["us", "mode", "Model", "actor:mod", "model "] {
+            let e = decide(&p, &DecisionRequest::new(actor, "Search", "web_search", "Research", 1));
+            assert_eq!(e.verdict, Verdict::Deny, "{actor}");
+        }
+        let e = decide(&p, &DecisionRequest::new("actor:model", "Search", "tool:web_search", "Research", 1));
+        assert_eq!(e.verdict, Verdict::Permit);
+    }
+
+    #[test]
+    fn request_cannot_loosen_mode() {
+        let text = r#"{"name": "p", "mode": "strict", "relations": []}"#;
+        let p = Policy::parse(text).unwrap();
+        let mut r = DecisionRequest::new("model", "x", "x", "x", 1);
+        r.policy_mode = Some(Mode::Permissive);
+        assert_eq!(decide(&p, &r).verdict, Verdict::Deny);
+        let text = r#"{"name": "p", "mode": "permissive", "relations": []}"#;
+        let p = Policy::parse(text).unwrap();
+        assert_eq!(decide(&p, &r).verdict, Verdict::Permit);
+        r.policy_mode = Some(Mode::Strict);
+        assert_eq!(decide(&p, &r).verdict, Verdict::Deny);
+    }
+
+    #[test]
+    fn rate_limit_counts_allowed_decisions_in_a_sliding_window() {
+        let text = r#"{"name": "p", "mode": "permissive", "constraints": [{"name": "rl", "condition": "tool == 'web_search'",
+            "action": "rate_limit", "parameters": {"max_calls": 2, "window_seconds": 60, "per": "user"}}]}"#;
+        let p = Policy::parse(text).unwrap();
+        let mut rates = RateWindows::default();
+        let mut r = DecisionRequest::new("model", "s", "web_search", "i", 1);
+        r.context.insert("user_id".into(), Value::from("u1"));
+        for t in [0u64, 10_000] {
+            let e = evaluate(Some(&p), &r, NOW + t, &rates);
+            assert_eq!(e.verdict, Verdict::Permit);
+            for h in &e.rate_hits {
+                rates.record(h, NOW + t);
+            }
+        }
+        let e = evaluate(Some(&p), &r, NOW + 20_000, &rates);
+        assert_eq!(e.verdict, Verdict::Deny);
+        assert!(e.reason.contains("rate limit") && e.reason.contains("retry after 40 s"), "{}", e.reason);
+        r.context.insert("user_id".into(), Value::from("u2"));
+        assert_eq!(evaluate(Some(&p), &r, NOW + 20_000, &rates).verdict, Verdict::Permit, "per user");
+        r.context.insert("user_id".into(), Value::from("u1"));
+        assert_eq!(evaluate(Some(&p), &r, NOW + 60_001, &rates).verdict, Verdict::Permit, "window slid");
+    }
+
+    #[test]
+    fn business_hours_else_deny() {
+        let text = include_str!("../../examples/policies/time_based.json");
+        let p = Policy::parse(text).unwrap();
+        // Time-based pattern alone has no relations: strict mode denies first.
+        let r = DecisionRequest::new("model", "x", "x", "x", 1);
+        assert_eq!(decide(&p, &r).verdict, Verdict::Deny);
+        let text = r#"{"name": "p", "mode": "permissive", "constraints": [{"name": "business_hours_only",
+            "condition": "time.hour >= 9 and time.hour <= 17", "action": "allow", "else_action": "deny"}]}"#;
+        let p = Policy::parse(text).unwrap();
+        assert_eq!(evaluate(Some(&p), &r, NOW, &RateWindows::default()).verdict, Verdict::Permit);
+        let night = NOW + 10 * 3_600_000; // 23:08
+        let e = evaluate(Some(&p), &r, night, &RateWindows::default());
+        assert_eq!(e.verdict, Verdict::Deny);
+        assert!(e.reason.contains("business_hours_only"));
+    }
+
+    #[test]
+    fn no_policy_denies() {
+        let e = evaluate(None, &DecisionRequest::new("model", "x", "x", "x", 1), NOW, &RateWindows::default());
+        assert_eq!(e.verdict, Verdict::Deny);
+    }
+}

@@ -1,0 +1,837 @@
+//! The engine: a state machine that turns requests into signed decisions
+//! and ledger entries, and a synchronous driver that persists them.
+//!
+//! [`Engine`] does no I/O. It *prepares* work against the chain head it
+//! knows ([`Engine::prepare_decisions`], [`Engine::prepare_policy`]); the
+//! caller persists [`Pending::records`] and then *commits* (moving the head)
+//! or *aborts* (as if nothing happened). That split lets JavaScript await an
+//! async storage adapter and lets servers group many decisions into one
+//! durable write. [`Governor`] is the driver for synchronous
+//! [`Storage`](crate::storage::Storage): it appends, catches up with entries
+//! written by other replicas on conflict, and retries.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::capability::{self, CapabilityToken, Expect, TokenClaims, TokenError};
+use crate::decision::{Decision, RateHit, RateWindows, Verdict, evaluate};
+use crate::hash;
+use crate::ledger::{self, ChainVerifier, Entry, EntryKind, FailureKind, GENESIS_HASH, VerifyFailure, VerifyReport};
+use crate::policy::{Policy, PolicyCounts, PolicyError};
+use crate::random::{Random, RandomError};
+use crate::request::{DecisionRequest, MAX_BATCH, RequestError};
+use crate::signer::{Signer, SignerError};
+use crate::storage::{EntryRecord, Storage, StorageError};
+use crate::time::{Clock, format_rfc3339_ms};
+
+/// Domain separation for the signature of a denial's decision hash.
+pub const DECISION_SIGNING_CONTEXT: &[u8] = b"lexecon-decision-v1\n";
+/// `policy_version_hash` when no policy is loaded.
+pub const NO_POLICY: &str = "none";
+
+/// A node's settings that the engine needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's id, recorded in decisions and tokens.
+    pub node_id: String,
+    /// Token lifetime when a request asks for none, seconds (300).
+    pub default_token_ttl: u64,
+    /// Longest token lifetime, seconds (3600).
+    pub max_token_ttl: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { node_id: "lexecon-node".into(), default_token_ttl: 300, max_token_ttl: 3600 }
+    }
+}
+
+/// Everything that can stop the engine from answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The request is invalid (a 4xx, not a denial).
+    Request(RequestError),
+    /// The policy does not load.
+    Policy(PolicyError),
+    /// The ledger could not be written or read: nothing was acknowledged.
+    Storage(StorageError),
+    /// The signer failed: nothing was acknowledged.
+    Signer(SignerError),
+    /// No randomness: nothing was acknowledged.
+    Random(RandomError),
+    /// The stored chain is inconsistent with what this node knows.
+    Ledger(String),
+    /// More than [`MAX_BATCH`] requests in one batch.
+    BatchTooLarge(usize),
+}
+
+impl EngineError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Request(_) => "invalid_request",
+            Self::Policy(_) => "invalid_policy",
+            Self::Storage(StorageError::Conflict { .. }) => "ledger_contention",
+            Self::Storage(_) => "storage",
+            Self::Signer(_) => "signer",
+            Self::Random(_) => "random",
+            Self::Ledger(_) => "ledger_corrupt",
+            Self::BatchTooLarge(_) => "batch_too_large",
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Request(e) => write!(f, "invalid request: {e}"),
+            Self::Policy(e) => write!(f, "invalid policy: {e}"),
+            Self::Storage(e) => write!(f, "{e}"),
+            Self::Signer(e) => write!(f, "{e}"),
+            Self::Random(e) => write!(f, "{e}"),
+            Self::Ledger(why) => write!(f, "ledger inconsistent: {why}"),
+            Self::BatchTooLarge(n) => write!(f, "batch of {n} requests is larger than the limit of {MAX_BATCH}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<RequestError> for EngineError {
+    fn from(e: RequestError) -> Self {
+        Self::Request(e)
+    }
+}
+impl From<PolicyError> for EngineError {
+    fn from(e: PolicyError) -> Self {
+        Self::Policy(e)
+    }
+}
+impl From<StorageError> for EngineError {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+impl From<SignerError> for EngineError {
+    fn from(e: SignerError) -> Self {
+        Self::Signer(e)
+    }
+}
+impl From<RandomError> for EngineError {
+    fn from(e: RandomError) -> Self {
+        Self::Random(e)
+    }
+}
+
+/// What loading a policy did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyLoaded {
+    /// The policy's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// `strict` or `permissive`.
+    pub mode: String,
+    /// Its hash (`policy_version_hash` of later decisions).
+    pub policy_hash: String,
+    /// Number of terms.
+    pub terms: usize,
+    /// Number of relations.
+    pub relations: usize,
+    /// Number of constraints.
+    pub constraints: usize,
+    /// The ledger entry that records the load (the existing one if this
+    /// policy was already active).
+    pub ledger_index: u64,
+    /// Hash of that entry.
+    pub ledger_entry_hash: String,
+    /// `false` when the policy was already the active one and nothing was written.
+    pub recorded: bool,
+}
+
+/// Work prepared against the current chain head, not yet durable.
+#[derive(Debug)]
+pub struct Pending<T> {
+    /// The entries to persist, consecutive from the head.
+    pub records: Vec<EntryRecord>,
+    output: T,
+    head_after: (u64, String),
+    counted: Vec<(RateHit, u64)>,
+    policy: Option<Arc<Policy>>,
+}
+
+impl<T> Pending<T> {
+    /// What will be returned once committed.
+    pub fn output(&self) -> &T {
+        &self.output
+    }
+}
+
+/// The engine state machine (no I/O).
+pub struct Engine {
+    config: NodeConfig,
+    signer: Box<dyn Signer + Send>,
+    clock: Box<dyn Clock + Send>,
+    random: Box<dyn Random + Send>,
+    key_id: String,
+    public_key: [u8; 32],
+    policy: Option<Arc<Policy>>,
+    policy_entry: Option<(u64, String)>,
+    len: u64,
+    head_hash: String,
+    rates: RateWindows,
+    last_now_ms: u64,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("node_id", &self.config.node_id)
+            .field("key_id", &self.key_id)
+            .field("len", &self.len)
+            .field("head_hash", &self.head_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A fresh engine at the genesis of an empty ledger.
+    pub fn new(
+        config: NodeConfig,
+        signer: Box<dyn Signer + Send>,
+        clock: Box<dyn Clock + Send>,
+        random: Box<dyn Random + Send>,
+    ) -> Self {
+        let public_key = signer.public_key();
+        Self {
+            key_id: signer.key_id(),
+            public_key,
+            config,
+            signer,
+            clock,
+            random,
+            policy: None,
+            policy_entry: None,
+            len: 0,
+            head_hash: GENESIS_HASH.to_string(),
+            rates: RateWindows::default(),
+            last_now_ms: 0,
+        }
+    }
+
+    /// The node's settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Number of entries this engine knows to be in the ledger.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the ledger is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Hash of the last entry (the genesis hash for an empty ledger).
+    pub fn head_hash(&self) -> &str {
+        &self.head_hash
+    }
+
+    /// The active policy.
+    pub fn policy(&self) -> Option<&Arc<Policy>> {
+        self.policy.as_ref()
+    }
+
+    /// The node's Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.public_key
+    }
+
+    /// The node's key id.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The current time from the engine's clock (ms).
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Prepares the ledger entry that makes `policy` active. When `policy`
+    /// is already active nothing is prepared.
+    ///
+    /// # Errors
+    /// [`EngineError::Ledger`] if the policy cannot be encoded.
+    pub fn prepare_policy(&mut self, policy: Policy) -> Result<Pending<PolicyLoaded>, EngineError> {
+        let counts = policy.counts();
+        let mut loaded = loaded_summary(&policy, counts);
+        if let (Some(active), Some((index, hash))) = (&self.policy, &self.policy_entry) {
+            if active.hash == policy.hash {
+                loaded.ledger_index = *index;
+                loaded.ledger_entry_hash = hash.clone();
+                return Ok(Pending {
+                    records: Vec::new(),
+                    output: loaded,
+                    head_after: (self.len, self.head_hash.clone()),
+                    counted: Vec::new(),
+                    policy: None,
+                });
+            }
+        }
+        let doc: Value = serde_json::from_slice(&policy.canonical).map_err(|e| EngineError::Ledger(e.to_string()))?;
+        let payload = json!({
+            "node_id": self.config.node_id,
+            "policy_hash": policy.hash,
+            "name": policy.name,
+            "version": policy.version,
+            "mode": policy.mode.as_str(),
+            "counts": {"terms": counts.terms, "relations": counts.relations, "constraints": counts.constraints},
+            "policy": doc,
+        });
+        let now = self.clock.now_ms();
+        let record = ledger::build_entry(self.len, &self.head_hash, &format_rfc3339_ms(now), EntryKind::PolicyLoad, payload);
+        loaded.ledger_index = record.index;
+        loaded.ledger_entry_hash = record.entry_hash.clone();
+        loaded.recorded = true;
+        Ok(Pending {
+            head_after: (self.len + 1, record.entry_hash.clone()),
+            records: vec![record],
+            output: loaded,
+            counted: Vec::new(),
+            policy: Some(Arc::new(policy)),
+        })
+    }
+
+    /// Decides `requests` in order against the current head. Invalid
+    /// requests get an `Err` in their slot and no ledger entry.
+    ///
+    /// # Errors
+    /// [`EngineError`] when a decision could not be made at all (signer,
+    /// randomness): nothing is prepared.
+    pub fn prepare_decisions(
+        &mut self,
+        requests: &[DecisionRequest],
+    ) -> Result<Pending<Vec<Result<Decision, RequestError>>>, EngineError> {
+        if requests.len() > MAX_BATCH {
+            return Err(EngineError::BatchTooLarge(requests.len()));
+        }
+        let mut pending = Pending {
+            records: Vec::with_capacity(requests.len()),
+            output: Vec::with_capacity(requests.len()),
+            head_after: (self.len, self.head_hash.clone()),
+            counted: Vec::new(),
+            policy: None,
+        };
+        for req in requests {
+            if let Err(e) = req.validate() {
+                pending.output.push(Err(e));
+                continue;
+            }
+            match self.decide_one(req, &mut pending) {
+                Ok(d) => pending.output.push(Ok(d)),
+                Err(e) => {
+                    self.abort(pending);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    fn decide_one(
+        &mut self,
+        req: &DecisionRequest,
+        pending: &mut Pending<Vec<Result<Decision, RequestError>>>,
+    ) -> Result<Decision, EngineError> {
+        let now = self.clock.now_ms();
+        self.last_now_ms = self.last_now_ms.max(now);
+        let timestamp = format_rfc3339_ms(now);
+        let eval = evaluate(self.policy.as_deref(), req, now, &self.rates);
+        let request_id = match &req.request_id {
+            Some(id) => id.clone(),
+            None => format!("req_{}", self.random_hex(8)?),
+        };
+        let decision_id = format!("dec_{}", self.random_hex(16)?);
+        let policy_hash = self.policy.as_ref().map_or(NO_POLICY.to_string(), |p| p.hash.clone());
+        let allowed = eval.verdict == Verdict::Permit;
+
+        let token_times = if allowed {
+            let ttl = req.token_ttl.unwrap_or(self.config.default_token_ttl).clamp(1, self.config.max_token_ttl.max(1));
+            let issued_at = now / 1000;
+            Some((format!("tok_{}", self.random_hex(16)?), issued_at, issued_at + ttl))
+        } else {
+            None
+        };
+
+        let mut record = Map::new();
+        record.insert("node_id".into(), json!(self.config.node_id));
+        record.insert("request_id".into(), json!(request_id));
+        record.insert("decision_id".into(), json!(decision_id));
+        record.insert("timestamp".into(), json!(timestamp));
+        record.insert("actor".into(), json!(req.actor));
+        record.insert("tool".into(), json!(req.tool));
+        record.insert("proposed_action".into(), json!(req.proposed_action));
+        record.insert("user_intent".into(), json!(req.user_intent));
+        record.insert("risk_level".into(), json!(req.risk_level));
+        record.insert("data_classes".into(), json!(req.data_classes));
+        record.insert("context".into(), Value::Object(req.context.clone()));
+        record.insert("policy_mode".into(), json!(req.policy_mode.map(|m| m.as_str())));
+        record.insert("resolved".into(), serde_json::to_value(&eval.resolved).map_err(|e| EngineError::Ledger(e.to_string()))?);
+        record.insert("allowed".into(), json!(allowed));
+        record.insert("decision".into(), json!(eval.verdict.as_str()));
+        record.insert("reason".into(), json!(eval.reason));
+        record.insert("reasoning".into(), json!(eval.reasoning));
+        record.insert("policy_version_hash".into(), json!(policy_hash));
+        record.insert("key_id".into(), json!(self.key_id));
+        record.insert(
+            "token".into(),
+            match &token_times {
+                Some((id, iat, exp)) => json!({"token_id": id, "issued_at": iat, "expires_at": exp}),
+                None => Value::Null,
+            },
+        );
+        let counted: Vec<RateHit> = if allowed { eval.rate_hits.clone() } else { Vec::new() };
+        record.insert("rate_limits".into(), serde_json::to_value(&counted).map_err(|e| EngineError::Ledger(e.to_string()))?);
+        let decision_hash = hash::sha256_hex(&crate::canonical::to_vec(&Value::Object(record.clone())));
+
+        // One signature per decision: a permit's token claims carry the
+        // decision hash; a denial signs the decision hash itself.
+        let (signature, capability_token) = match token_times {
+            Some((token_id, issued_at, expires_at)) => {
+                let claims = TokenClaims {
+                    token_id,
+                    actor: req.actor.clone(),
+                    tool: req.tool.clone(),
+                    action: eval.resolved.action.clone(),
+                    decision_hash: decision_hash.clone(),
+                    policy_version_hash: policy_hash.clone(),
+                    issued_at,
+                    expires_at,
+                    key_id: self.key_id.clone(),
+                    node_id: self.config.node_id.clone(),
+                };
+                let msg = claims.signing_message().map_err(|e| EngineError::Ledger(e.to_string()))?;
+                let sig = self.signer.sign(&msg)?;
+                let token = claims.encode(&sig).map_err(|e| EngineError::Ledger(e.to_string()))?;
+                (sig, Some(CapabilityToken { claims, token }))
+            }
+            None => {
+                let mut msg = DECISION_SIGNING_CONTEXT.to_vec();
+                msg.extend_from_slice(decision_hash.as_bytes());
+                (self.signer.sign(&msg)?, None)
+            }
+        };
+        let signature = URL_SAFE_NO_PAD.encode(signature);
+
+        let mut payload = record;
+        payload.insert("decision_hash".into(), json!(decision_hash));
+        payload.insert("signature".into(), json!(signature));
+        let (len, prev) = pending.head_after.clone();
+        let entry = ledger::build_entry(len, &prev, &timestamp, EntryKind::Decision, Value::Object(payload));
+        for hit in counted {
+            self.rates.record(&hit, now);
+            pending.counted.push((hit, now));
+        }
+        pending.head_after = (len + 1, entry.entry_hash.clone());
+        let decision = Decision {
+            request_id,
+            decision_id,
+            allowed,
+            decision: eval.verdict,
+            reason: eval.reason,
+            reasoning: eval.reasoning,
+            policy_version_hash: policy_hash,
+            decision_hash,
+            capability_token,
+            ledger_entry_hash: entry.entry_hash.clone(),
+            ledger_index: entry.index,
+            signature,
+            timestamp,
+        };
+        pending.records.push(entry);
+        Ok(decision)
+    }
+
+    fn random_hex(&mut self, n: usize) -> Result<String, RandomError> {
+        let mut buf = vec![0u8; n];
+        self.random.fill(&mut buf)?;
+        Ok(hash::hex(&buf))
+    }
+
+    /// The prepared entries are durable: move the head and return the output.
+    pub fn commit<T>(&mut self, pending: Pending<T>) -> T {
+        if let Some(policy) = pending.policy {
+            if let Some(r) = pending.records.last() {
+                self.policy_entry = Some((r.index, r.entry_hash.clone()));
+            }
+            self.policy = Some(policy);
+        }
+        (self.len, self.head_hash) = pending.head_after;
+        if let Some(p) = &self.policy {
+            self.rates.prune(self.last_now_ms, max_window(p));
+        }
+        pending.output
+    }
+
+    /// The prepared entries were not persisted: forget them.
+    pub fn abort<T>(&mut self, pending: Pending<T>) {
+        for (hit, at) in pending.counted.iter().rev() {
+            self.rates.unrecord(hit, *at);
+        }
+    }
+
+    /// Applies an entry that is already in the ledger (written by another
+    /// replica, or found when catching up): checks that it links to the
+    /// head, then updates the head, the active policy and rate windows.
+    ///
+    /// # Errors
+    /// [`EngineError::Ledger`] when the entry does not continue the chain.
+    pub fn observe(&mut self, bytes: &[u8]) -> Result<(), EngineError> {
+        let entry = Entry::parse(bytes).map_err(|e| EngineError::Ledger(format!("entry {}: {e}", self.len)))?;
+        if entry.index != self.len || entry.prev_hash != self.head_hash {
+            return Err(EngineError::Ledger(format!(
+                "entry {} does not continue the chain at {} (head {}): the ledger was forked or altered",
+                entry.index, self.len, self.head_hash
+            )));
+        }
+        let mut v = ChainVerifier::resume(self.len, &self.head_hash);
+        v.push(bytes).map_err(|f| EngineError::Ledger(f.to_string()))?;
+        self.apply(&entry)?;
+        self.len += 1;
+        self.head_hash = entry.entry_hash;
+        Ok(())
+    }
+
+    fn apply(&mut self, entry: &Entry) -> Result<(), EngineError> {
+        match entry.kind {
+            EntryKind::PolicyLoad => {
+                let doc = entry.payload.get("policy").ok_or_else(|| EngineError::Ledger(format!("entry {}: policy_load without policy", entry.index)))?;
+                let policy = Policy::from_value(doc).map_err(|e| EngineError::Ledger(format!("entry {}: stored policy does not load: {e}", entry.index)))?;
+                self.policy = Some(Arc::new(policy));
+                self.policy_entry = Some((entry.index, entry.entry_hash.clone()));
+            }
+            EntryKind::Decision => {
+                let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
+                if let Some(hits) = entry.payload.get("rate_limits") {
+                    let hits: Vec<RateHit> = serde_json::from_value(hits.clone()).unwrap_or_default();
+                    for hit in &hits {
+                        self.rates.record(hit, at);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies a token offline with this node's public key at the engine's
+    /// current time.
+    ///
+    /// # Errors
+    /// See [`capability::verify_token`].
+    pub fn verify_token(&self, token: &str, expect: Expect<'_>) -> Result<TokenClaims, TokenError> {
+        capability::verify_token(token, &self.public_key, self.clock.now_ms() / 1000, expect)
+    }
+}
+
+fn loaded_summary(policy: &Policy, counts: PolicyCounts) -> PolicyLoaded {
+    PolicyLoaded {
+        name: policy.name.clone(),
+        version: policy.version.clone(),
+        mode: policy.mode.as_str().to_string(),
+        policy_hash: policy.hash.clone(),
+        terms: counts.terms,
+        relations: counts.relations,
+        constraints: counts.constraints,
+        ledger_index: 0,
+        ledger_entry_hash: String::new(),
+        recorded: false,
+    }
+}
+
+fn max_window(policy: &Policy) -> u64 {
+    policy.constraints().iter().filter_map(|c| c.rate_limit).map(|r| r.window_ms).max().unwrap_or(0)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` back to Unix milliseconds.
+pub fn parse_timestamp_ms(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 24 || b.get(23) != Some(&b'Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms).ok()
+}
+
+/// The synchronous driver: an [`Engine`] plus its [`Storage`].
+pub struct Governor<S> {
+    engine: Engine,
+    storage: S,
+}
+
+impl<S> fmt::Debug for Governor<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Governor").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+/// How many times an append is retried after another writer got there first.
+const MAX_CONFLICT_RETRIES: usize = 64;
+/// Entries read per storage call when scanning.
+const SCAN_CHUNK: u64 = 1024;
+
+impl<S: Storage> Governor<S> {
+    /// Opens the ledger in `storage`: restores the chain head, the active
+    /// policy (from its latest `policy_load` entry) and the rate-limit
+    /// windows.
+    ///
+    /// # Errors
+    /// [`EngineError::Storage`] when storage fails, [`EngineError::Ledger`]
+    /// when the stored policy or head cannot be read.
+    pub fn open(mut engine: Engine, mut storage: S) -> Result<Self, EngineError> {
+        let len = storage.len()?;
+        if len > 0 {
+            restore(&mut engine, &mut storage, len)?;
+        }
+        Ok(Self { engine, storage })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The storage.
+    pub fn storage(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
+    /// Loads (and records) a policy from JSON text.
+    ///
+    /// # Errors
+    /// [`EngineError::Policy`] with path, line and column; storage errors.
+    pub fn load_policy(&mut self, text: &str) -> Result<PolicyLoaded, EngineError> {
+        let policy = Policy::parse(text)?;
+        self.load_parsed_policy(policy)
+    }
+
+    /// Loads (and records) an already parsed policy.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn load_parsed_policy(&mut self, policy: Policy) -> Result<PolicyLoaded, EngineError> {
+        self.run(|engine| engine.prepare_policy(policy.clone()))
+    }
+
+    /// Decides one request; returns only after its ledger entry is durable.
+    ///
+    /// # Errors
+    /// [`EngineError::Request`] for an invalid request; storage, signer and
+    /// randomness failures (the caller must treat these as a denial).
+    pub fn decide(&mut self, request: &DecisionRequest) -> Result<Decision, EngineError> {
+        let mut out = self.decide_batch(std::slice::from_ref(request))?;
+        match out.pop() {
+            Some(Ok(d)) => Ok(d),
+            Some(Err(e)) => Err(EngineError::Request(e)),
+            None => Err(EngineError::Ledger("no decision produced".into())),
+        }
+    }
+
+    /// Decides many requests, appended in order with one durable write.
+    ///
+    /// # Errors
+    /// As [`Governor::decide`], for the batch as a whole; invalid requests
+    /// get an `Err` in their own slot.
+    pub fn decide_batch(&mut self, requests: &[DecisionRequest]) -> Result<Vec<Result<Decision, RequestError>>, EngineError> {
+        self.run(|engine| engine.prepare_decisions(requests))
+    }
+
+    fn run<T>(&mut self, mut prepare: impl FnMut(&mut Engine) -> Result<Pending<T>, EngineError>) -> Result<T, EngineError> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let pending = prepare(&mut self.engine)?;
+            if pending.records.is_empty() {
+                return Ok(self.engine.commit(pending));
+            }
+            match self.storage.append(&pending.records) {
+                Ok(()) => return Ok(self.engine.commit(pending)),
+                Err(StorageError::Conflict { .. }) => {
+                    self.engine.abort(pending);
+                    self.catch_up()?;
+                }
+                Err(e) => {
+                    self.engine.abort(pending);
+                    return Err(EngineError::Storage(e));
+                }
+            }
+        }
+        Err(EngineError::Storage(StorageError::Unavailable(format!(
+            "gave up after {MAX_CONFLICT_RETRIES} append conflicts with other writers"
+        ))))
+    }
+
+    /// Reads and applies entries that other writers appended.
+    ///
+    /// # Errors
+    /// Storage errors, or [`EngineError::Ledger`] if they do not link.
+    pub fn catch_up(&mut self) -> Result<(), EngineError> {
+        let len = self.storage.len()?;
+        while self.engine.len() < len {
+            let start = self.engine.len();
+            let chunk = self.storage.get_range(start, len.min(start + SCAN_CHUNK))?;
+            if chunk.is_empty() {
+                return Err(EngineError::Ledger(format!("entry {start} is missing from storage")));
+            }
+            for bytes in chunk {
+                self.engine.observe(&bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies the whole stored chain and reports the first bad entry.
+    ///
+    /// # Errors
+    /// [`EngineError::Storage`] when storage cannot be read at all.
+    pub fn verify_ledger(&mut self) -> Result<VerifyReport, EngineError> {
+        verify_storage(&mut self.storage, |_| {})
+    }
+
+    /// The entry at `index`.
+    ///
+    /// # Errors
+    /// Storage errors; [`EngineError::Ledger`] if the bytes do not parse.
+    pub fn entry(&mut self, index: u64) -> Result<Option<Entry>, EngineError> {
+        match self.storage.get(index)? {
+            Some(bytes) => Entry::parse(&bytes).map(Some).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// The entry whose hash is `entry_hash`.
+    ///
+    /// # Errors
+    /// As [`Governor::entry`].
+    pub fn entry_by_hash(&mut self, entry_hash: &str) -> Result<Option<Entry>, EngineError> {
+        match self.storage.find(entry_hash)? {
+            Some(index) => self.entry(index),
+            None => Ok(None),
+        }
+    }
+
+    /// Verifies a capability token with this node's key.
+    ///
+    /// # Errors
+    /// See [`capability::verify_token`].
+    pub fn verify_token(&self, token: &str, expect: Expect<'_>) -> Result<TokenClaims, TokenError> {
+        self.engine.verify_token(token, expect)
+    }
+}
+
+/// Walks every entry in `storage`, calling `progress(verified_so_far)` per
+/// chunk, and reports the first bad entry.
+///
+/// # Errors
+/// [`EngineError::Storage`] when storage is unavailable.
+pub fn verify_storage<S: Storage + ?Sized>(storage: &mut S, mut progress: impl FnMut(u64)) -> Result<VerifyReport, EngineError> {
+    let len = storage.len()?;
+    let mut v = ChainVerifier::new();
+    while v.next_index() < len {
+        let start = v.next_index();
+        let chunk = match storage.get_range(start, len.min(start + SCAN_CHUNK)) {
+            Ok(c) => c,
+            Err(StorageError::Corrupt { index, detail }) => {
+                // Verify entry by entry up to the damaged one.
+                for i in start..index {
+                    let Some(bytes) = storage.get(i)? else { break };
+                    if let Err(f) = v.push(&bytes) {
+                        return Ok(v.report(Some(f)));
+                    }
+                }
+                let failure = VerifyFailure { index, kind: FailureKind::Malformed, message: format!("storage reports damage: {detail}") };
+                return Ok(v.report(Some(failure)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if chunk.is_empty() {
+            let failure = VerifyFailure { index: start, kind: FailureKind::Missing, message: "entry is missing from storage".into() };
+            return Ok(v.report(Some(failure)));
+        }
+        for bytes in chunk {
+            if let Err(f) = v.push(&bytes) {
+                return Ok(v.report(Some(f)));
+            }
+        }
+        progress(v.next_index());
+    }
+    Ok(v.report(None))
+}
+
+fn restore<S: Storage>(engine: &mut Engine, storage: &mut S, len: u64) -> Result<(), EngineError> {
+    let now = engine.clock.now_ms();
+    let mut policy: Option<Entry> = None;
+    let mut horizon: Option<u64> = None;
+    let mut decisions: Vec<Entry> = Vec::new();
+    let mut head: Option<(u64, String)> = None;
+    let mut end = len;
+    'scan: while end > 0 {
+        let start = end.saturating_sub(SCAN_CHUNK);
+        let chunk = storage.get_range(start, end)?;
+        if chunk.len() as u64 != end - start {
+            return Err(EngineError::Ledger(format!("entries {start}..{end} could not all be read")));
+        }
+        for (offset, bytes) in chunk.iter().enumerate().rev() {
+            let index = start + offset as u64;
+            let entry = Entry::parse(bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
+            if entry.index != index {
+                return Err(EngineError::Ledger(format!("entry at {index} says index {}; run `lexecon ledger verify`", entry.index)));
+            }
+            if head.is_none() {
+                head = Some((index, entry.entry_hash.clone()));
+            }
+            let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
+            if let Some(h) = horizon {
+                if at.saturating_add(h) < now {
+                    break 'scan;
+                }
+            }
+            match entry.kind {
+                EntryKind::PolicyLoad if policy.is_none() => {
+                    let doc = entry.payload.get("policy").and_then(|doc| Policy::from_value(doc).ok());
+                    horizon = Some(doc.map_or(0, |p| max_window(&p)));
+                    policy = Some(entry);
+                }
+                EntryKind::Decision => decisions.push(entry),
+                EntryKind::PolicyLoad => {}
+            }
+        }
+        end = start;
+    }
+    if let Some(p) = &policy {
+        engine.apply(p)?;
+    }
+    for d in decisions.iter().rev() {
+        engine.apply(d)?;
+    }
+    if let Some((index, hash)) = head {
+        engine.len = index + 1;
+        engine.head_hash = hash;
+    }
+    Ok(())
+}

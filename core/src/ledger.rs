@@ -1,0 +1,342 @@
+//! The tamper-evident audit ledger: entry format, hashing and verification.
+//!
+//! An entry is the RFC 8785 canonical JSON object
+//! `{"entry_hash", "index", "kind", "payload", "prev_hash", "timestamp"}`.
+//! `entry_hash` is the lowercase-hex SHA-256 of the canonical JSON of the same
+//! object *without* `entry_hash`; `prev_hash` is the previous entry's
+//! `entry_hash`, and [`GENESIS_HASH`] for index 0. Because `entry_hash` sorts
+//! first and `timestamp` has a fixed width, the stored bytes are
+//! `{"entry_hash":"<64 hex>",` followed by the hashed body without its `{`:
+//! verification hashes without parsing JSON (see `DESIGN.md`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::canonical;
+use crate::hash;
+use crate::storage::EntryRecord;
+
+/// `prev_hash` of entry 0: SHA-256 of `lexecon-ledger-genesis-v1`.
+pub const GENESIS_HASH: &str = "572e68f91602bbac395929fa6441298df4c3752ec175e561bb7cd191c6b873e8";
+
+const HEAD: &[u8] = b"{\"entry_hash\":\"";
+/// Bytes before the body: `{"entry_hash":"` + 64 hex + `",`.
+const PREFIX_LEN: usize = HEAD.len() + 64 + 2;
+/// `,"prev_hash":"` + 64 + `","timestamp":"` + 24 + `"}`.
+const SUFFIX_LEN: usize = 14 + 64 + 15 + 24 + 2;
+
+/// What an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A policy became active; the payload holds it.
+    PolicyLoad,
+    /// A decision was made.
+    Decision,
+}
+
+impl EntryKind {
+    /// `policy_load` or `decision`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PolicyLoad => "policy_load",
+            Self::Decision => "decision",
+        }
+    }
+}
+
+/// A ledger entry, parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Position, from 0.
+    pub index: u64,
+    /// The previous entry's hash, or [`GENESIS_HASH`].
+    pub prev_hash: String,
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub timestamp: String,
+    /// What it records.
+    pub kind: EntryKind,
+    /// The record itself.
+    pub payload: Value,
+    /// SHA-256 of the entry without this field.
+    pub entry_hash: String,
+}
+
+impl Entry {
+    /// Parses stored bytes (no verification: see [`ChainVerifier`]).
+    ///
+    /// # Errors
+    /// When the bytes are not an entry.
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// Builds the stored form of a new entry.
+pub fn build_entry(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind, payload: Value) -> EntryRecord {
+    let mut body = Map::new();
+    body.insert("index".into(), Value::from(index));
+    body.insert("kind".into(), Value::from(kind.as_str()));
+    body.insert("payload".into(), payload);
+    body.insert("prev_hash".into(), Value::from(prev_hash));
+    body.insert("timestamp".into(), Value::from(timestamp));
+    let body_bytes = canonical::to_vec(&Value::Object(body));
+    let entry_hash = hash::sha256_hex(&body_bytes);
+    let mut bytes = Vec::with_capacity(body_bytes.len() + PREFIX_LEN);
+    bytes.extend_from_slice(HEAD);
+    bytes.extend_from_slice(entry_hash.as_bytes());
+    bytes.extend_from_slice(b"\",");
+    bytes.extend_from_slice(body_bytes.get(1..).unwrap_or_default());
+    EntryRecord { index, entry_hash, prev_hash: prev_hash.to_string(), bytes }
+}
+
+/// Why the chain is broken at an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The bytes are not a well-formed entry.
+    Malformed,
+    /// The content does not match its `entry_hash`: the entry was altered.
+    HashMismatch,
+    /// The entry says it is at another position: entries were removed or reordered.
+    IndexMismatch,
+    /// `prev_hash` is not the previous entry's hash.
+    BrokenLink,
+    /// Entry 0 does not start from the genesis hash.
+    BadGenesis,
+    /// Storage has no entry at this index, or could not read it.
+    Missing,
+}
+
+/// The first broken entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyFailure {
+    /// Index of the first bad entry.
+    pub index: u64,
+    /// Why.
+    pub kind: FailureKind,
+    /// In words.
+    pub message: String,
+}
+
+impl fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {}: {}", self.index, self.message)
+    }
+}
+
+/// The outcome of walking a whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Whether every entry verified.
+    pub valid: bool,
+    /// How many entries verified before the first failure (all of them when valid).
+    pub entries: u64,
+    /// Hash of the last good entry (anchor it elsewhere to detect truncation).
+    pub head_hash: String,
+    /// Index of the first bad entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_invalid: Option<u64>,
+    /// Why it is bad.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<VerifyFailure>,
+}
+
+/// Verifies a chain one entry at a time, without parsing JSON.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    next_index: u64,
+    prev_hash: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self { next_index: 0, prev_hash: GENESIS_HASH.to_string() }
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier expecting entry 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A verifier that continues after entry `len - 1`, whose hash is `head_hash`.
+    pub fn resume(len: u64, head_hash: &str) -> Self {
+        Self { next_index: len, prev_hash: head_hash.to_string() }
+    }
+
+    /// Index of the next entry expected.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Hash of the last verified entry.
+    pub fn head_hash(&self) -> &str {
+        &self.prev_hash
+    }
+
+    /// Checks the next stored entry.
+    ///
+    /// # Errors
+    /// The [`VerifyFailure`] for this entry; the verifier does not advance.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), VerifyFailure> {
+        let index = self.next_index;
+        let fail = |kind, message: String| VerifyFailure { index, kind, message };
+        let parts = split(bytes).ok_or_else(|| fail(FailureKind::Malformed, "not a canonical ledger entry".into()))?;
+        let mut hasher_input = Vec::with_capacity(parts.body.len() + 1);
+        hasher_input.push(b'{');
+        hasher_input.extend_from_slice(parts.body);
+        if hash::sha256(&hasher_input) != parts.entry_hash {
+            return Err(fail(FailureKind::HashMismatch, "content does not match its entry_hash: the entry was altered".into()));
+        }
+        if parts.index != index {
+            return Err(fail(
+                FailureKind::IndexMismatch,
+                format!("found entry {} at position {index}: entries were removed or reordered", parts.index),
+            ));
+        }
+        if parts.prev_hash != self.prev_hash.as_bytes() {
+            let (kind, message) = if index == 0 {
+                (FailureKind::BadGenesis, "entry 0 does not link to the genesis hash".to_string())
+            } else {
+                (FailureKind::BrokenLink, format!("prev_hash does not match the hash of entry {}", index - 1))
+            };
+            return Err(fail(kind, message));
+        }
+        self.prev_hash = hash::hex(&parts.entry_hash);
+        self.next_index += 1;
+        Ok(())
+    }
+
+    /// The report for a chain that ended (or failed) here.
+    pub fn report(&self, failure: Option<VerifyFailure>) -> VerifyReport {
+        VerifyReport {
+            valid: failure.is_none(),
+            entries: self.next_index,
+            head_hash: self.prev_hash.clone(),
+            first_invalid: failure.as_ref().map(|f| f.index),
+            failure,
+        }
+    }
+}
+
+/// Verifies a complete chain held in memory.
+pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> VerifyReport {
+    let mut v = ChainVerifier::new();
+    for bytes in entries {
+        if let Err(f) = v.push(bytes) {
+            return v.report(Some(f));
+        }
+    }
+    v.report(None)
+}
+
+struct Parts<'a> {
+    entry_hash: [u8; 32],
+    index: u64,
+    body: &'a [u8],
+    prev_hash: &'a [u8],
+}
+
+fn split(bytes: &[u8]) -> Option<Parts<'_>> {
+    if bytes.len() < PREFIX_LEN + SUFFIX_LEN || !bytes.starts_with(HEAD) {
+        return None;
+    }
+    let hash_hex = std::str::from_utf8(bytes.get(HEAD.len()..HEAD.len() + 64)?).ok()?;
+    let entry_hash = hash::parse_hash_hex(hash_hex)?;
+    if bytes.get(HEAD.len() + 64..PREFIX_LEN)? != b"\"," {
+        return None;
+    }
+    let body = bytes.get(PREFIX_LEN..)?;
+    let digits = body.strip_prefix(b"\"index\":")?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    let index: u64 = std::str::from_utf8(digits.get(..end)?).ok()?.parse().ok()?;
+    let suffix = bytes.get(bytes.len() - SUFFIX_LEN..)?;
+    if !suffix.starts_with(b",\"prev_hash\":\"") || suffix.get(78..93)? != b"\",\"timestamp\":\"" || !suffix.ends_with(b"\"}") {
+        return None;
+    }
+    Some(Parts { entry_hash, index, body, prev_hash: suffix.get(14..78)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chain(n: u64) -> Vec<Vec<u8>> {
+        let mut prev = GENESIS_HASH.to_string();
+        let mut out = Vec::new();
+        for i in 0..n {
+            let rec = build_entry(i, &prev, "2026-11-24T13:08:01.123Z", EntryKind::Decision, json!({"i": i, "s": "x\"y"}));
+            prev = rec.entry_hash.clone();
+            out.push(rec.bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn genesis_hash_is_what_design_says() {
+        assert_eq!(hash::sha256_hex(b"lexecon-ledger-genesis-v1"), GENESIS_HASH);
+    }
+
+    #[test]
+    fn stored_bytes_are_canonical_and_hash_matches_definition() {
+        let rec = build_entry(0, GENESIS_HASH, "2026-11-24T13:08:01.123Z", EntryKind::PolicyLoad, json!({"b": 1, "a": 2}));
+        let entry = Entry::parse(&rec.bytes).unwrap();
+        let parsed: Value = serde_json::from_slice(&rec.bytes).unwrap();
+        assert_eq!(canonical::to_vec(&parsed), rec.bytes);
+        let mut without = parsed.as_object().unwrap().clone();
+        without.remove("entry_hash");
+        assert_eq!(hash::sha256_hex(&canonical::to_vec(&Value::Object(without))), entry.entry_hash);
+        assert_eq!(entry.entry_hash, rec.entry_hash);
+        assert_eq!(entry.payload, json!({"a": 2, "b": 1}));
+    }
+
+    #[test]
+    fn a_good_chain_verifies() {
+        let c = chain(5);
+        let r = verify_chain(c.iter().map(Vec::as_slice));
+        assert!(r.valid);
+        assert_eq!(r.entries, 5);
+    }
+
+    #[test]
+    fn alteration_removal_reordering_are_found() {
+        let c = chain(5);
+        let mut altered = c.clone();
+        let pos = altered[2].len() - 140;
+        altered[2][pos] ^= 1;
+        let r = verify_chain(altered.iter().map(Vec::as_slice));
+        assert_eq!((r.first_invalid, r.failure.unwrap().kind), (Some(2), FailureKind::HashMismatch));
+
+        let mut removed = c.clone();
+        removed.remove(3);
+        let r = verify_chain(removed.iter().map(Vec::as_slice));
+        assert_eq!((r.first_invalid, r.failure.unwrap().kind), (Some(3), FailureKind::IndexMismatch));
+
+        let mut swapped = c.clone();
+        swapped.swap(1, 2);
+        let r = verify_chain(swapped.iter().map(Vec::as_slice));
+        assert_eq!(r.first_invalid, Some(1));
+
+        let first_removed = &c[1..];
+        let r = verify_chain(first_removed.iter().map(Vec::as_slice));
+        assert_eq!(r.first_invalid, Some(0));
+    }
+
+    #[test]
+    fn relinked_forgery_breaks_the_next_link() {
+        // Rewrite entry 1 with a fresh, self-consistent hash: entry 2 no longer links.
+        let c = chain(3);
+        let e1 = Entry::parse(&c[1]).unwrap();
+        let forged = build_entry(1, &e1.prev_hash, &e1.timestamp, EntryKind::Decision, json!({"i": 999}));
+        let mut t = c.clone();
+        t[1] = forged.bytes;
+        let r = verify_chain(t.iter().map(Vec::as_slice));
+        assert_eq!((r.first_invalid, r.failure.unwrap().kind), (Some(2), FailureKind::BrokenLink));
+    }
+}

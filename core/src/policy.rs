@@ -1,0 +1,959 @@
+//! Policies: the guide's JSON, parsed strictly, checked and indexed.
+//!
+//! [`Policy::parse`] accepts the guide's policy JSON as written. Unknown keys,
+//! wrong types, unknown enum values, dangling term references and bad
+//! conditions are all [`PolicyError`]s that name the JSON path and, because
+//! the input is text, the line and column. Nothing is dropped silently.
+//!
+//! A parsed policy is indexed by (subject, action, object) so that finding
+//! the relations that apply to a request costs a handful of hash lookups,
+//! however many relations there are.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::canonical;
+use crate::condition::{Condition, ConditionError};
+use crate::hash;
+
+/// Largest policy text accepted, in bytes.
+pub const MAX_POLICY_BYTES: usize = 16 * 1024 * 1024;
+/// Most terms, relations or constraints in one policy.
+pub const MAX_ITEMS: usize = 100_000;
+
+/// Whether a request nothing permits is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Deny unless a relation permits (the default).
+    #[default]
+    Strict,
+    /// Allow unless a relation forbids.
+    Permissive,
+}
+
+impl Mode {
+    /// `strict` or `permissive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Strict => "strict",
+            Mode::Permissive => "permissive",
+        }
+    }
+}
+
+/// The kind of a term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TermKind {
+    /// Who acts (`actor:model`).
+    Actor,
+    /// What is done (`action:read`).
+    Action,
+    /// What data is touched (`data:pii`).
+    DataClass,
+    /// A tool, mapped to an action and data classes.
+    Tool,
+}
+
+impl TermKind {
+    fn noun(self) -> &'static str {
+        match self {
+            TermKind::Actor => "an actor",
+            TermKind::Action => "an action",
+            TermKind::DataClass => "a data_class",
+            TermKind::Tool => "a tool",
+        }
+    }
+}
+
+/// How sensitive a data class is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensitivity {
+    /// Public.
+    Low,
+    /// Internal.
+    Medium,
+    /// Confidential.
+    High,
+    /// Regulated (PII and the like).
+    Critical,
+}
+
+/// `permits` or `forbids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelationKind {
+    /// Allows what it matches (in strict mode, only what some relation permits is allowed).
+    Permits,
+    /// Denies what it matches; always beats `permits`.
+    Forbids,
+}
+
+/// What a constraint does when its condition holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintAction {
+    /// Turn an allow into `escalate`: a person must confirm.
+    RequireHumanConfirmation,
+    /// Deny beyond `max_calls` allowed decisions per window.
+    RateLimit,
+    /// Let the decision stand; `else_action` applies when the condition fails.
+    Allow,
+    /// Turn an allow into a denial.
+    Deny,
+}
+
+/// What an `allow`/`deny` constraint does when its condition does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElseAction {
+    /// Let the decision stand.
+    Allow,
+    /// Deny.
+    Deny,
+    /// Escalate to a person.
+    RequireHumanConfirmation,
+}
+
+/// Whose calls a rate limit counts together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatePer {
+    /// Per resolved actor.
+    Actor,
+    /// Per resolved tool.
+    Tool,
+    /// Per `context.user_id`.
+    User,
+}
+
+// ----- the JSON, exactly as users write it -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyDoc {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    terms: Option<Vec<TermDoc>>,
+    #[serde(default)]
+    relations: Vec<RelationDoc>,
+    #[serde(default)]
+    constraints: Vec<ConstraintDoc>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermDoc {
+    id: String,
+    #[serde(rename = "type")]
+    kind: TermKind,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    sensitivity: Option<Sensitivity>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    data_classes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelationDoc {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: RelationKind,
+    subject: String,
+    action: String,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    conditions: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConstraintDoc {
+    name: String,
+    condition: String,
+    action: ConstraintAction,
+    #[serde(default)]
+    parameters: Option<RateLimitDoc>,
+    #[serde(default)]
+    else_action: Option<ElseAction>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitDoc {
+    max_calls: u32,
+    window_seconds: u64,
+    #[serde(default)]
+    per: Option<RatePer>,
+}
+
+// ----- errors -----
+
+/// A policy that does not load: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// JSON path of the offending value (`relations[1].type`), or `policy`
+    /// for the document as a whole.
+    pub path: String,
+    /// What is wrong, lowercase, user values in backticks.
+    pub message: String,
+    /// 1-based line in the policy text, where known.
+    pub line: Option<usize>,
+    /// 1-based column in the policy text, where known.
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+// ----- the checked, indexed policy -----
+
+/// A term after loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// `actor:model`.
+    pub id: String,
+    /// `model`.
+    pub name: String,
+    /// Its kind.
+    pub kind: TermKind,
+    /// Free text.
+    pub description: Option<String>,
+    /// How sensitive (data classes).
+    pub sensitivity: Option<Sensitivity>,
+    /// For a tool: the action it performs.
+    pub tool_action: Option<usize>,
+    /// For a tool: the data classes it touches.
+    pub tool_data_classes: Vec<usize>,
+}
+
+/// A relation's condition (`user_approved`, `purpose=support`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelationCondition {
+    /// `context.KEY` is `true`.
+    Flag(String),
+    /// `context.KEY` is the string `VALUE`.
+    Equals(String, String),
+}
+
+impl RelationCondition {
+    /// Whether it holds for a request context.
+    pub fn holds(&self, context: &serde_json::Map<String, Value>) -> bool {
+        match self {
+            Self::Flag(key) => context.get(key) == Some(&Value::Bool(true)),
+            Self::Equals(key, want) => context.get(key).and_then(Value::as_str) == Some(want.as_str()),
+        }
+    }
+}
+
+/// A relation after loading; `None` in a slot is the wildcard `*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    /// The relation's `id`, or `relations[N]`.
+    pub id: String,
+    /// `permits` or `forbids`.
+    pub kind: RelationKind,
+    /// Actor term, or any.
+    pub subject: Option<usize>,
+    /// Action term, or any.
+    pub action: Option<usize>,
+    /// Data-class term, or any (also when absent).
+    pub object: Option<usize>,
+    /// All must hold.
+    pub conditions: Vec<RelationCondition>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// Rate-limit parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Allowed decisions per window.
+    pub max_calls: u32,
+    /// Window length.
+    pub window_ms: u64,
+    /// Grouping key; `None` counts globally.
+    pub per: Option<RatePer>,
+}
+
+/// A constraint after loading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    /// Its `name`, used as its id in reasons.
+    pub name: String,
+    /// The parsed condition.
+    pub condition: Condition,
+    /// What it does.
+    pub action: ConstraintAction,
+    /// For `rate_limit`.
+    pub rate_limit: Option<RateLimit>,
+    /// For `allow`/`deny` when the condition fails.
+    pub else_action: Option<ElseAction>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+type Slot = Option<u32>;
+
+/// A loaded policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Its `name` (`unnamed` when absent).
+    pub name: String,
+    /// Its `version` (empty when absent).
+    pub version: String,
+    /// Its mode (strict when absent).
+    pub mode: Mode,
+    /// Its description.
+    pub description: Option<String>,
+    /// Lowercase-hex SHA-256 of the canonical policy JSON.
+    pub hash: String,
+    /// The policy document, canonical, as stored in the ledger.
+    pub canonical: Vec<u8>,
+    /// Whether the policy had no `terms` and its terms were implied by use.
+    pub implicit_terms: bool,
+    terms: Vec<Term>,
+    lookup: HashMap<(TermKind, String), usize>,
+    relations: Vec<Relation>,
+    index: HashMap<(Slot, Slot, Slot), Vec<u32>>,
+    constraints: Vec<Constraint>,
+}
+
+/// Sizes of a loaded policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PolicyCounts {
+    /// Number of terms.
+    pub terms: usize,
+    /// Number of relations.
+    pub relations: usize,
+    /// Number of constraints.
+    pub constraints: usize,
+}
+
+impl Policy {
+    /// Parses, checks and indexes a policy from JSON text.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] naming the JSON path, line and column.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(PolicyError {
+                path: "policy".into(),
+                message: format!("policy is larger than {MAX_POLICY_BYTES} bytes"),
+                line: None,
+                column: None,
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let doc: PolicyDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| serde_error(&e))?;
+        de.end().map_err(|e| PolicyError {
+            path: "policy".into(),
+            message: "unexpected characters after the policy object".into(),
+            line: Some(e.line()),
+            column: Some(e.column()),
+        })?;
+        let value: Value = serde_json::from_str(text).map_err(|e| PolicyError {
+            path: "policy".into(),
+            message: e.to_string(),
+            line: Some(e.line()),
+            column: Some(e.column()),
+        })?;
+        Builder::new(text).build(doc, &value)
+    }
+
+    /// Parses a policy given as a JSON value (no line/column in errors).
+    ///
+    /// # Errors
+    /// A [`PolicyError`] naming the JSON path.
+    pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
+        let text = serde_json::to_string_pretty(value).map_err(|e| PolicyError {
+            path: "policy".into(),
+            message: e.to_string(),
+            line: None,
+            column: None,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// How many terms, relations and constraints it has.
+    pub fn counts(&self) -> PolicyCounts {
+        PolicyCounts {
+            terms: self.terms.len(),
+            relations: self.relations.len(),
+            constraints: self.constraints.len(),
+        }
+    }
+
+    /// The term at `index`.
+    pub fn term(&self, index: usize) -> Option<&Term> {
+        self.terms.get(index)
+    }
+
+    /// The term of `kind` whose id or name is exactly `key`.
+    pub fn resolve(&self, kind: TermKind, key: &str) -> Option<usize> {
+        self.lookup.get(&(kind, key.to_string())).copied()
+    }
+
+    /// All relations, in policy order.
+    pub fn relations(&self) -> &[Relation] {
+        &self.relations
+    }
+
+    /// All constraints, in policy order.
+    pub fn constraints(&self) -> &[Constraint] {
+        &self.constraints
+    }
+
+    /// Indexes (into [`Policy::relations`]) of the relations whose subject,
+    /// action and object match, in policy order. Conditions are not checked.
+    pub fn candidates(&self, actor: Option<usize>, action: Option<usize>, data_classes: &[usize]) -> Vec<usize> {
+        let mut found: Vec<u32> = Vec::new();
+        let subjects = [actor.map(|a| a as u32), None];
+        let actions = [action.map(|a| a as u32), None];
+        let subjects = if actor.is_some() { &subjects[..] } else { &subjects[1..] };
+        let actions = if action.is_some() { &actions[..] } else { &actions[1..] };
+        for s in subjects {
+            for a in actions {
+                if let Some(v) = self.index.get(&(*s, *a, None)) {
+                    found.extend_from_slice(v);
+                }
+                for class in data_classes {
+                    if let Some(v) = self.index.get(&(*s, *a, Some(*class as u32))) {
+                        found.extend_from_slice(v);
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| i as usize).collect()
+    }
+}
+
+fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError {
+    let inner = e.inner();
+    let path = e.path().to_string();
+    let path = if path == "." || path.is_empty() { "policy".to_string() } else { path };
+    let mut message = inner.to_string();
+    let suffix = format!(" at line {} column {}", inner.line(), inner.column());
+    if let Some(stripped) = message.strip_suffix(&suffix) {
+        message = stripped.to_string();
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let last = path.rsplit('.').next().unwrap_or_default();
+        let noun = match last {
+            "type" if path.starts_with("relations") => "relation type",
+            "type" => "term type",
+            "mode" => "mode",
+            "action" => "constraint action",
+            "else_action" => "else_action",
+            "sensitivity" => "sensitivity",
+            "per" => "rate limit `per`",
+            _ => "value",
+        };
+        message = format!("unknown {noun} {rest}");
+    }
+    let (line, column) = if inner.line() == 0 { (None, None) } else { (Some(inner.line()), Some(inner.column())) };
+    PolicyError { path, message, line, column }
+}
+
+// ----- building -----
+
+struct Builder<'t> {
+    text: &'t str,
+    terms: Vec<Term>,
+    lookup: HashMap<(TermKind, String), usize>,
+}
+
+impl<'t> Builder<'t> {
+    fn new(text: &'t str) -> Self {
+        Self { text, terms: Vec::new(), lookup: HashMap::new() }
+    }
+
+    fn error(&self, path: &str, message: impl Into<String>) -> PolicyError {
+        let (line, column) = locate(self.text, path).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        PolicyError { path: path.to_string(), message: message.into(), line, column }
+    }
+
+    fn build(mut self, doc: PolicyDoc, value: &Value) -> Result<Policy, PolicyError> {
+        for (what, n) in [("terms", doc.terms.as_ref().map_or(0, Vec::len)), ("relations", doc.relations.len()), ("constraints", doc.constraints.len())] {
+            if n > MAX_ITEMS {
+                return Err(self.error(what, format!("more than {MAX_ITEMS} entries")));
+            }
+        }
+        let implicit_terms = doc.terms.is_none();
+        match doc.terms {
+            Some(terms) => self.declare_terms(terms)?,
+            None => self.imply_terms(&doc.relations),
+        }
+
+        let mut relations = Vec::with_capacity(doc.relations.len());
+        let mut index: HashMap<(Slot, Slot, Slot), Vec<u32>> = HashMap::new();
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for (i, r) in doc.relations.into_iter().enumerate() {
+            let at = format!("relations[{i}]");
+            let id = r.id.clone().unwrap_or_else(|| at.clone());
+            if let Some(prev) = ids.insert(id.clone(), i) {
+                return Err(self.error(&format!("{at}.id"), format!("duplicate relation id `{id}` (also relations[{prev}])")));
+            }
+            let subject = self.reference(&format!("{at}.subject"), &r.subject, TermKind::Actor)?;
+            let action = self.reference(&format!("{at}.action"), &r.action, TermKind::Action)?;
+            let object = match &r.object {
+                Some(o) => self.reference(&format!("{at}.object"), o, TermKind::DataClass)?,
+                None => None,
+            };
+            let mut conditions = Vec::with_capacity(r.conditions.len());
+            for (j, c) in r.conditions.iter().enumerate() {
+                conditions.push(self.relation_condition(&format!("{at}.conditions[{j}]"), c)?);
+            }
+            index
+                .entry((subject.map(|s| s as u32), action.map(|a| a as u32), object.map(|o| o as u32)))
+                .or_default()
+                .push(i as u32);
+            relations.push(Relation { id, kind: r.kind, subject, action, object, conditions, description: r.description });
+        }
+
+        let mut constraints = Vec::with_capacity(doc.constraints.len());
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, c) in doc.constraints.into_iter().enumerate() {
+            let at = format!("constraints[{i}]");
+            if let Some(prev) = names.insert(c.name.clone(), i) {
+                return Err(self.error(&format!("{at}.name"), format!("duplicate constraint name `{}` (also constraints[{prev}])", c.name)));
+            }
+            let condition = Condition::parse(&c.condition).map_err(|e| self.condition_error(&format!("{at}.condition"), &c.name, &e))?;
+            let rate_limit = match (c.action, c.parameters) {
+                (ConstraintAction::RateLimit, Some(p)) => {
+                    if p.max_calls == 0 || p.window_seconds == 0 {
+                        return Err(self.error(&format!("{at}.parameters"), "`max_calls` and `window_seconds` must be at least 1"));
+                    }
+                    Some(RateLimit { max_calls: p.max_calls, window_ms: p.window_seconds.saturating_mul(1000), per: p.per })
+                }
+                (ConstraintAction::RateLimit, None) => {
+                    return Err(self.error(&at, "a `rate_limit` constraint needs `parameters` with `max_calls` and `window_seconds`"));
+                }
+                (_, Some(_)) => {
+                    return Err(self.error(&format!("{at}.parameters"), "only `rate_limit` constraints take `parameters`"));
+                }
+                (_, None) => None,
+            };
+            if c.else_action.is_some() && !matches!(c.action, ConstraintAction::Allow | ConstraintAction::Deny) {
+                return Err(self.error(&format!("{at}.else_action"), "only `allow` and `deny` constraints take `else_action`"));
+            }
+            constraints.push(Constraint { name: c.name, condition, action: c.action, rate_limit, else_action: c.else_action, description: c.description });
+        }
+
+        let canonical = canonical::to_vec(value);
+        Ok(Policy {
+            name: doc.name.unwrap_or_else(|| "unnamed".to_string()),
+            version: doc.version.unwrap_or_default(),
+            mode: doc.mode.unwrap_or_default(),
+            description: doc.description,
+            hash: hash::sha256_hex(&canonical),
+            canonical,
+            implicit_terms,
+            terms: self.terms,
+            lookup: self.lookup,
+            relations,
+            index,
+            constraints,
+        })
+    }
+
+    fn add_term(&mut self, path: &str, term: Term) -> Result<usize, PolicyError> {
+        let at = self.terms.len();
+        for key in [&term.id, &term.name] {
+            if let Some(&other) = self.lookup.get(&(term.kind, key.clone())) {
+                if other != at {
+                    let prev = self.terms.get(other).map(|t| t.id.clone()).unwrap_or_default();
+                    return Err(self.error(path, format!("`{key}` already names term `{prev}`; term ids and names must be unique within a type")));
+                }
+            }
+            self.lookup.insert((term.kind, key.clone()), at);
+        }
+        self.terms.push(term);
+        Ok(at)
+    }
+
+    fn declare_terms(&mut self, terms: Vec<TermDoc>) -> Result<(), PolicyError> {
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for (i, t) in terms.iter().enumerate() {
+            if let Some(prev) = ids.insert(t.id.clone(), i) {
+                return Err(self.error(&format!("terms[{i}].id"), format!("duplicate term id `{}` (also terms[{prev}])", t.id)));
+            }
+            if t.id.is_empty() || t.id == "*" {
+                return Err(self.error(&format!("terms[{i}].id"), "a term id must be a non-empty string other than `*`"));
+            }
+        }
+        for (i, t) in terms.iter().enumerate() {
+            let at = format!("terms[{i}]");
+            if t.kind != TermKind::Tool && t.action.is_some() {
+                return Err(self.error(&format!("{at}.action"), "only `tool` terms map to an action"));
+            }
+            if t.kind != TermKind::Tool && t.data_classes.is_some() {
+                return Err(self.error(&format!("{at}.data_classes"), "only `tool` terms map to data classes"));
+            }
+            if t.kind == TermKind::Tool && t.action.is_none() {
+                return Err(self.error(&at, "a `tool` term needs `action`: the action the tool performs"));
+            }
+            let name = t.name.clone().unwrap_or_else(|| default_name(&t.id).to_string());
+            self.add_term(&at, Term { id: t.id.clone(), name, kind: t.kind, description: t.description.clone(), sensitivity: t.sensitivity, tool_action: None, tool_data_classes: Vec::new() })?;
+        }
+        // Tool mappings refer to other terms, so resolve them once all exist.
+        for (i, t) in terms.iter().enumerate() {
+            if t.kind != TermKind::Tool {
+                continue;
+            }
+            let at = format!("terms[{i}]");
+            let action = match &t.action {
+                Some(a) => self.reference_exact(&format!("{at}.action"), a, TermKind::Action)?,
+                None => None,
+            };
+            let mut classes = Vec::new();
+            for (j, c) in t.data_classes.iter().flatten().enumerate() {
+                if let Some(c) = self.reference_exact(&format!("{at}.data_classes[{j}]"), c, TermKind::DataClass)? {
+                    classes.push(c);
+                }
+            }
+            let slot = self.lookup.get(&(TermKind::Tool, t.id.clone())).copied();
+            if let Some(term) = slot.and_then(|s| self.terms.get_mut(s)) {
+                term.tool_action = action;
+                term.tool_data_classes = classes;
+            }
+        }
+        Ok(())
+    }
+
+    /// A policy without `terms` declares its terms by using them.
+    fn imply_terms(&mut self, relations: &[RelationDoc]) {
+        for r in relations {
+            let refs = [(Some(&r.subject), TermKind::Actor), (Some(&r.action), TermKind::Action), (r.object.as_ref(), TermKind::DataClass)];
+            for (key, kind) in refs {
+                let Some(key) = key else { continue };
+                if key == "*" || self.lookup.contains_key(&(kind, key.clone())) {
+                    continue;
+                }
+                let name = default_name(key).to_string();
+                if self.lookup.contains_key(&(kind, name.clone())) {
+                    continue;
+                }
+                let at = self.terms.len();
+                self.lookup.insert((kind, key.clone()), at);
+                self.lookup.insert((kind, name.clone()), at);
+                self.terms.push(Term { id: key.clone(), name, kind, description: None, sensitivity: None, tool_action: None, tool_data_classes: Vec::new() });
+            }
+        }
+    }
+
+    /// Resolves a relation's reference: `*`, or a term id or name of `kind`.
+    fn reference(&self, path: &str, key: &str, kind: TermKind) -> Result<Option<usize>, PolicyError> {
+        if key == "*" {
+            return Ok(None);
+        }
+        self.reference_exact(path, key, kind)
+    }
+
+    fn reference_exact(&self, path: &str, key: &str, kind: TermKind) -> Result<Option<usize>, PolicyError> {
+        if let Some(&i) = self.lookup.get(&(kind, key.to_string())) {
+            return Ok(Some(i));
+        }
+        let other = [TermKind::Actor, TermKind::Action, TermKind::DataClass, TermKind::Tool]
+            .into_iter()
+            .find(|k| self.lookup.contains_key(&(*k, key.to_string())));
+        let message = match other {
+            Some(k) => format!("`{key}` is {} term, expected {}", k.noun(), kind.noun()),
+            None if key == "*" => format!("`*` is not allowed here, expected {}", kind.noun()),
+            None => format!("`{key}` is not a declared term; declare it in `terms` (expected {})", kind.noun()),
+        };
+        Err(self.error(path, message))
+    }
+
+    fn relation_condition(&self, path: &str, text: &str) -> Result<RelationCondition, PolicyError> {
+        let valid_key = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        match text.split_once('=') {
+            Some((k, v)) if valid_key(k.trim()) && !v.trim().is_empty() => Ok(RelationCondition::Equals(k.trim().to_string(), v.trim().to_string())),
+            None if valid_key(text.trim()) => Ok(RelationCondition::Flag(text.trim().to_string())),
+            _ => Err(self.error(path, format!("condition `{text}` must be `KEY` (context.KEY is true) or `KEY=VALUE`"))),
+        }
+    }
+
+    fn condition_error(&self, path: &str, name: &str, e: &ConditionError) -> PolicyError {
+        let mut err = self.error(path, format!("constraint `{name}`: {e}"));
+        // Point at the character inside the JSON string (for one-line strings).
+        if let Some(c) = err.column.as_mut() {
+            *c += e.column;
+        }
+        err
+    }
+}
+
+fn default_name(id: &str) -> &str {
+    id.split_once(':').map_or(id, |(_, rest)| rest)
+}
+
+// ----- locating a JSON path in the text -----
+
+/// The 1-based line and column of the value at `path` in `text`.
+pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut i = skip_ws(bytes, 0);
+    for seg in split_path(path)? {
+        match seg {
+            Seg::Key(key) => {
+                if bytes.get(i) != Some(&b'{') {
+                    return None;
+                }
+                i += 1;
+                loop {
+                    i = skip_ws(bytes, i);
+                    if bytes.get(i) != Some(&b'"') {
+                        return None;
+                    }
+                    let end = skip_string(bytes, i)?;
+                    let found: String = serde_json::from_str(text.get(i..end)?).ok()?;
+                    i = skip_ws(bytes, end);
+                    if bytes.get(i) != Some(&b':') {
+                        return None;
+                    }
+                    i = skip_ws(bytes, i + 1);
+                    if found == key {
+                        break;
+                    }
+                    i = skip_ws(bytes, skip_value(bytes, i)?);
+                    if bytes.get(i) != Some(&b',') {
+                        return None;
+                    }
+                    i += 1;
+                }
+            }
+            Seg::Index(n) => {
+                if bytes.get(i) != Some(&b'[') {
+                    return None;
+                }
+                i = skip_ws(bytes, i + 1);
+                for _ in 0..n {
+                    i = skip_ws(bytes, skip_value(bytes, i)?);
+                    if bytes.get(i) != Some(&b',') {
+                        return None;
+                    }
+                    i = skip_ws(bytes, i + 1);
+                }
+            }
+        }
+    }
+    let before = text.get(..i)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn split_path(path: &str) -> Option<Vec<Seg<'_>>> {
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            segs.push(Seg::Key(key));
+        }
+        while !rest.is_empty() {
+            let (n, after) = rest.split_once(']')?;
+            segs.push(Seg::Index(n.parse().ok()?));
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    Some(segs)
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match b.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match b.get(i)? {
+                    b'"' => {
+                        i = skip_string(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            while b.get(i).is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace()) {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const GUIDE_POLICY: &str = include_str!("../../examples/policies/ai_assistant.json");
+
+    #[test]
+    fn the_guides_policy_loads() {
+        let p = Policy::parse(GUIDE_POLICY).unwrap();
+        assert_eq!(p.name, "AI Assistant Policy");
+        assert_eq!(p.mode, Mode::Strict);
+        assert_eq!(p.counts().relations, 4);
+        assert_eq!(p.counts().constraints, 2);
+        assert_eq!(p.hash.len(), 64);
+    }
+
+    #[test]
+    fn unknown_relation_type_names_path_line_and_column() {
+        let text = "{\n  \"name\": \"p\",\n  \"relations\": [\n    {\"type\": \"permits\", \"subject\": \"*\", \"action\": \"*\"},\n    {\"type\": \"permitz\", \"subject\": \"*\", \"action\": \"*\"}\n  ]\n}";
+        let e = Policy::parse(text).unwrap_err();
+        assert_eq!(e.path, "relations[1].type");
+        assert_eq!(e.message, "unknown relation type `permitz`, expected `permits` or `forbids`");
+        assert_eq!(e.line, Some(5));
+        assert!(e.to_string().starts_with("relations[1].type: unknown relation type `permitz`"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Policy::parse(r#"{"name": "p", "relation": []}"#).unwrap_err();
+        assert_eq!(e.path, "relation");
+        assert!(e.message.contains("unknown field `relation`"), "{e}");
+        let e = Policy::parse(r#"{"name": "p", "relations": [{"type": "permits", "subject": "*", "action": "*", "objet": "x"}]}"#).unwrap_err();
+        assert_eq!(e.path, "relations[0].objet");
+    }
+
+    #[test]
+    fn wrong_types_are_errors() {
+        let e = Policy::parse(r#"{"name": 5}"#).unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert_eq!(e.path, "name");
+        assert!(e.message.contains("invalid type"), "{e}");
+        let e = Policy::parse(r#"{"name": "p", "mode": "lenient"}"#).unwrap_err();
+        assert_eq!(e.message, "unknown mode `lenient`, expected `strict` or `permissive`");
+        let e = Policy::parse("{\"name\": \"p\",").unwrap_err();
+        assert!(e.line.is_some());
+    }
+
+    #[test]
+    fn dangling_references_are_errors() {
+        let text = r#"{"name": "p", "terms": [{"id": "actor:model", "type": "actor", "name": "model"}],
+            "relations": [{"type": "permits", "subject": "actor:modle", "action": "*"}]}"#;
+        let e = Policy::parse(text).unwrap_err();
+        assert_eq!(e.path, "relations[0].subject");
+        assert!(e.message.contains("`actor:modle` is not a declared term"), "{e}");
+        assert_eq!(e.line, Some(2));
+        let text = r#"{"name": "p", "terms": [{"id": "actor:model", "type": "actor", "name": "model"}],
+            "relations": [{"type": "permits", "subject": "*", "action": "actor:model"}]}"#;
+        let e = Policy::parse(text).unwrap_err();
+        assert_eq!(e.message, "`actor:model` is an actor term, expected an action");
+    }
+
+    #[test]
+    fn bad_conditions_name_constraint_and_column() {
+        let text = r#"{"name": "p", "constraints": [{"name": "c1", "condition": "risk_level >> 4", "action": "deny"}]}"#;
+        let e = Policy::parse(text).unwrap_err();
+        assert_eq!(e.path, "constraints[0].condition");
+        assert!(e.message.contains("constraint `c1`"), "{e}");
+        assert!(e.message.contains("column 13"), "{e}");
+    }
+
+    #[test]
+    fn rate_limit_needs_parameters() {
+        let text = r#"{"name": "p", "constraints": [{"name": "r", "condition": "true", "action": "rate_limit"}]}"#;
+        assert!(Policy::parse(text).unwrap_err().message.contains("needs `parameters`"));
+        let text = r#"{"name": "p", "constraints": [{"name": "r", "condition": "true", "action": "rate_limit", "parameters": {"max_calls": 1, "window_seconds": 5, "per": "team"}}]}"#;
+        let e = Policy::parse(text).unwrap_err();
+        assert_eq!(e.path, "constraints[0].parameters.per");
+    }
+
+    #[test]
+    fn implicit_terms_when_terms_are_absent() {
+        let text = r#"{"name": "Read-Only Policy", "relations": [
+            {"type": "permits", "subject": "actor:model", "action": "action:read", "object": "*"},
+            {"type": "forbids", "subject": "actor:model", "action": "action:write", "object": "*"}]}"#;
+        let p = Policy::parse(text).unwrap();
+        assert!(p.implicit_terms);
+        assert_eq!(p.resolve(TermKind::Actor, "model"), p.resolve(TermKind::Actor, "actor:model"));
+        assert!(p.resolve(TermKind::Actor, "mode").is_none());
+    }
+
+    #[test]
+    fn hash_ignores_whitespace_and_key_order() {
+        let a = Policy::parse(r#"{"name":"p","mode":"strict"}"#).unwrap();
+        let b = Policy::parse("{ \"mode\" : \"strict\",\n \"name\": \"p\" }").unwrap();
+        assert_eq!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn locate_finds_nested_values() {
+        let text = "{\"a\": [1, {\"b\": \"x\"}]}";
+        assert_eq!(locate(text, "a[1].b"), Some((1, 17)));
+        assert_eq!(locate(text, "a[5]"), None);
+    }
+}

@@ -1,0 +1,237 @@
+//! Decision requests: the guide's fields, validated before anything else.
+//!
+//! Unknown fields are rejected (a typo such as `risk_levle` must not pass
+//! unnoticed), required fields must be present, and every size is bounded
+//! (see the `MAX_*` constants) so a hostile request cannot exhaust memory.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::policy::Mode;
+
+/// Longest `actor`, `tool`, a data class or a `request_id`, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest `proposed_action` or `user_intent`, in bytes.
+pub const MAX_TEXT_LEN: usize = 4096;
+/// Most `data_classes` in one request.
+pub const MAX_DATA_CLASSES: usize = 64;
+/// Largest `context`, as compact JSON, in bytes.
+pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
+/// Deepest nesting inside `context`.
+pub const MAX_CONTEXT_DEPTH: usize = 16;
+/// Most requests in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// A request to run a tool, as the guide defines it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Caller's id for the request; generated (`req_…`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Who wants to act (`model`, or a term id such as `actor:model`).
+    pub actor: String,
+    /// What the agent says it will do (`Execute web_search`).
+    pub proposed_action: String,
+    /// The tool to call (`web_search`).
+    pub tool: String,
+    /// Why the user wants it (`Research`).
+    pub user_intent: String,
+    /// 1 (harmless) to 5 (critical).
+    pub risk_level: u8,
+    /// Data classes touched, in addition to those of the tool's term.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_classes: Vec<String>,
+    /// Free-form facts for conditions (`user_approved`, `purpose`, `user_id`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub context: Map<String, Value>,
+    /// Ask for strict evaluation; a request can never make a policy looser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_mode: Option<Mode>,
+    /// Requested capability-token lifetime in seconds (capped by the node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ttl: Option<u64>,
+}
+
+/// A request that cannot be decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The field at fault (`risk_level`, `context.note`), or `request`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+fn err(field: &str, message: impl Into<String>) -> RequestError {
+    RequestError { field: field.to_string(), message: message.into() }
+}
+
+impl DecisionRequest {
+    /// A request with the four required texts and a risk level.
+    pub fn new(actor: &str, proposed_action: &str, tool: &str, user_intent: &str, risk_level: u8) -> Self {
+        Self {
+            request_id: None,
+            actor: actor.into(),
+            proposed_action: proposed_action.into(),
+            tool: tool.into(),
+            user_intent: user_intent.into(),
+            risk_level,
+            data_classes: Vec::new(),
+            context: Map::new(),
+            policy_mode: None,
+            token_ttl: None,
+        }
+    }
+
+    /// Parses a request from JSON text; errors name the field.
+    ///
+    /// # Errors
+    /// [`RequestError`] for malformed JSON, unknown or missing fields, wrong
+    /// types, and everything [`DecisionRequest::validate`] rejects.
+    pub fn from_json(text: &str) -> Result<Self, RequestError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let req: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "request".to_string() } else { path };
+            RequestError { field, message: strip_position(e.inner()) }
+        })?;
+        de.end().map_err(|e| err("request", strip_position(&e)))?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    /// Parses a request from a JSON value.
+    ///
+    /// # Errors
+    /// As [`DecisionRequest::from_json`].
+    pub fn from_value(value: Value) -> Result<Self, RequestError> {
+        let req: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "request".to_string() } else { path };
+            RequestError { field, message: e.inner().to_string() }
+        })?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    /// Checks required fields, ranges and sizes.
+    ///
+    /// # Errors
+    /// The first [`RequestError`] found.
+    pub fn validate(&self) -> Result<(), RequestError> {
+        for (field, value, max) in [
+            ("actor", &self.actor, MAX_NAME_LEN),
+            ("tool", &self.tool, MAX_NAME_LEN),
+            ("proposed_action", &self.proposed_action, MAX_TEXT_LEN),
+            ("user_intent", &self.user_intent, MAX_TEXT_LEN),
+        ] {
+            if value.trim().is_empty() {
+                return Err(err(field, "must not be empty"));
+            }
+            if value.len() > max {
+                return Err(err(field, format!("is longer than {max} bytes")));
+            }
+        }
+        if let Some(id) = &self.request_id {
+            if id.is_empty() || id.len() > MAX_NAME_LEN {
+                return Err(err("request_id", format!("must be 1 to {MAX_NAME_LEN} bytes")));
+            }
+        }
+        if !(1..=5).contains(&self.risk_level) {
+            return Err(err("risk_level", format!("must be between 1 and 5, got {}", self.risk_level)));
+        }
+        if self.data_classes.len() > MAX_DATA_CLASSES {
+            return Err(err("data_classes", format!("has more than {MAX_DATA_CLASSES} entries")));
+        }
+        for (i, c) in self.data_classes.iter().enumerate() {
+            if c.is_empty() || c.len() > MAX_NAME_LEN {
+                return Err(err(&format!("data_classes[{i}]"), format!("must be 1 to {MAX_NAME_LEN} bytes")));
+            }
+        }
+        let size = serde_json::to_vec(&self.context).map_or(usize::MAX, |v| v.len());
+        if size > MAX_CONTEXT_BYTES {
+            return Err(err("context", format!("is larger than {MAX_CONTEXT_BYTES} bytes")));
+        }
+        for (key, value) in &self.context {
+            if depth(value) > MAX_CONTEXT_DEPTH {
+                return Err(err(&format!("context.{key}"), format!("nests deeper than {MAX_CONTEXT_DEPTH} levels")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    msg.strip_suffix(&suffix).map_or(msg.clone(), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_guides_request() {
+        let r = DecisionRequest::from_json(
+            r#"{"request_id": "req_1", "actor": "model", "proposed_action": "Execute web_search",
+                "tool": "web_search", "user_intent": "Research", "risk_level": 1, "policy_mode": "strict"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.tool, "web_search");
+        assert_eq!(r.policy_mode, Some(Mode::Strict));
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let e = DecisionRequest::from_json(r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field `proposed_action`"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_and_unknown_fields() {
+        let base = r#""actor": "model", "proposed_action": "p", "tool": "t", "user_intent": "u""#;
+        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 9}}")).unwrap_err();
+        assert_eq!(e.field, "risk_level");
+        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 300}}")).unwrap_err();
+        assert_eq!(e.field, "risk_level");
+        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 1, \"risk_levle\": 1}}")).unwrap_err();
+        assert!(e.message.contains("unknown field `risk_levle`"));
+        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": \"1\"}}")).unwrap_err();
+        assert_eq!(e.field, "risk_level");
+        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 1}} x")).unwrap_err();
+        assert_eq!(e.field, "request");
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let mut r = DecisionRequest::new("model", "p", "t", "u", 1);
+        r.actor = "a".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(r.validate().unwrap_err().field, "actor");
+        let mut r = DecisionRequest::new("model", "p", "t", "u", 1);
+        let mut deep = Value::Null;
+        for _ in 0..40 {
+            deep = Value::Array(vec![deep]);
+        }
+        r.context.insert("x".into(), deep);
+        assert_eq!(r.validate().unwrap_err().field, "context.x");
+    }
+}

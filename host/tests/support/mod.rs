@@ -1,0 +1,3 @@
+//! Helpers shared by the host's integration tests (`mod support;`).
+
+pub mod pg;
