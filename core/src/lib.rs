@@ -3,6 +3,8 @@
 pub mod canonical;
 pub mod capability;
 pub mod condition;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod decision;
 pub mod engine;
 pub mod hash;
