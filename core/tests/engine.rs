@@ -1,0 +1,213 @@
+//! The engine driven through real storage behaviours: fail-closed appends,
+//! several writers on one chain, restart, tampering.
+
+use std::sync::{Arc, Mutex};
+
+use lexecon_core::engine::{Engine, EngineError, Governor, NodeConfig};
+use lexecon_core::ledger::FailureKind;
+use lexecon_core::storage::{EntryRecord, MemoryStorage, Storage, StorageError};
+use lexecon_core::time::SteppingClock;
+use lexecon_core::{DecisionRequest, Ed25519Signer, Expect, SeededRandom, TokenError, Verdict};
+
+const POLICY: &str = include_str!("../../examples/policies/ai_assistant.json");
+const T0: u64 = 1_795_525_681_123;
+
+fn engine(seed: &str) -> Engine {
+    Engine::new(
+        NodeConfig { node_id: "test-node".into(), ..NodeConfig::default() },
+        Box::new(Ed25519Signer::from_seed(&[9; 32])),
+        Box::new(SteppingClock::new(T0, 1000)),
+        Box::new(SeededRandom::new(seed.as_bytes())),
+    )
+}
+
+fn search() -> DecisionRequest {
+    DecisionRequest::new("model", "Execute web_search", "web_search", "Research", 1)
+}
+
+/// A shared log, as several replicas see one database.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<MemoryStorage>>);
+
+impl Storage for Shared {
+    fn len(&mut self) -> Result<u64, StorageError> {
+        self.0.lock().unwrap().len()
+    }
+    fn get(&mut self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.0.lock().unwrap().get(index)
+    }
+    fn find(&mut self, hash: &str) -> Result<Option<u64>, StorageError> {
+        self.0.lock().unwrap().find(hash)
+    }
+    fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
+        self.0.lock().unwrap().append(entries)
+    }
+}
+
+/// Storage whose appends fail while `down` is set.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStorage,
+    down: bool,
+}
+
+impl Storage for Flaky {
+    fn len(&mut self) -> Result<u64, StorageError> {
+        self.inner.len()
+    }
+    fn get(&mut self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(index)
+    }
+    fn find(&mut self, hash: &str) -> Result<Option<u64>, StorageError> {
+        self.inner.find(hash)
+    }
+    fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
+        if self.down {
+            return Err(StorageError::Unavailable("disk on fire".into()));
+        }
+        self.inner.append(entries)
+    }
+}
+
+#[test]
+fn a_failed_append_fails_the_decision_and_leaves_the_head() {
+    let mut gov = Governor::open(engine("flaky"), Flaky::default()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let before = (gov.engine().len(), gov.engine().head_hash().to_string());
+    gov.storage().down = true;
+    let err = gov.decide(&search()).unwrap_err();
+    assert!(matches!(err, EngineError::Storage(StorageError::Unavailable(_))), "{err}");
+    assert_eq!(err.code(), "storage");
+    assert_eq!((gov.engine().len(), gov.engine().head_hash().to_string()), before);
+    gov.storage().down = false;
+    let d = gov.decide(&search()).unwrap();
+    assert_eq!(d.ledger_index, before.0);
+    assert!(gov.verify_ledger().unwrap().valid);
+}
+
+#[test]
+fn replicas_share_one_chain_without_forks() {
+    let shared = Shared::default();
+    let mut a = Governor::open(engine("a"), shared.clone()).unwrap();
+    let mut b = Governor::open(engine("b"), shared.clone()).unwrap();
+    a.load_policy(POLICY).unwrap();
+    // b has not seen a's policy: its first append conflicts, it catches up
+    // (and adopts the policy from the ledger) and re-decides.
+    let d = b.decide(&search()).unwrap();
+    assert_eq!(d.decision, Verdict::Permit, "{}", d.reason);
+    assert_eq!(d.ledger_index, 1);
+    let mut hashes = vec![d.ledger_entry_hash];
+    for i in 0..20 {
+        let gov = if i % 3 == 0 { &mut a } else { &mut b };
+        let mut req = search();
+        req.tool = "execute".into();
+        hashes.push(gov.decide(&req).unwrap().ledger_entry_hash);
+    }
+    let report = a.verify_ledger().unwrap();
+    assert!(report.valid);
+    assert_eq!(report.entries, 22);
+    let mut s = shared.clone();
+    for h in &hashes {
+        assert!(s.find(h).unwrap().is_some(), "acknowledged entry {h} is in the ledger");
+    }
+}
+
+#[test]
+fn rate_limits_count_across_replicas() {
+    let policy = r#"{"name": "rl", "mode": "permissive", "constraints": [{"name": "rl", "condition": "true",
+        "action": "rate_limit", "parameters": {"max_calls": 3, "window_seconds": 3600}}]}"#;
+    let shared = Shared::default();
+    let mut a = Governor::open(engine("a"), shared.clone()).unwrap();
+    let mut b = Governor::open(engine("b"), shared.clone()).unwrap();
+    a.load_policy(policy).unwrap();
+    let verdicts: Vec<Verdict> = (0..5)
+        .map(|i| if i % 2 == 0 { &mut a } else { &mut b }.decide(&search()).unwrap().decision)
+        .collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Permit).count(), 3, "{verdicts:?}");
+}
+
+#[test]
+fn restart_restores_policy_head_and_rate_windows() {
+    let policy = r#"{"name": "rl", "mode": "permissive", "constraints": [{"name": "rl", "condition": "true",
+        "action": "rate_limit", "parameters": {"max_calls": 2, "window_seconds": 3600}}]}"#;
+    let shared = Shared::default();
+    {
+        let mut gov = Governor::open(engine("one"), shared.clone()).unwrap();
+        gov.load_policy(policy).unwrap();
+        assert!(gov.decide(&search()).unwrap().allowed);
+        assert!(gov.decide(&search()).unwrap().allowed);
+    }
+    let mut gov = Governor::open(engine("two"), shared.clone()).unwrap();
+    assert_eq!(gov.engine().len(), 3);
+    assert_eq!(gov.engine().policy().unwrap().name, "rl");
+    let d = gov.decide(&search()).unwrap();
+    assert!(!d.allowed, "the window survived the restart: {}", d.reason);
+    // Loading the same policy again records nothing.
+    let loaded = gov.load_policy(policy).unwrap();
+    assert!(!loaded.recorded);
+    assert_eq!(loaded.ledger_index, 0);
+    assert!(gov.verify_ledger().unwrap().valid);
+}
+
+#[test]
+fn tampering_is_found_at_the_entry() {
+    let mut gov = Governor::open(engine("t"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    for _ in 0..5 {
+        gov.decide(&search()).unwrap();
+    }
+    let bytes = gov.storage().bytes_mut(3).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"model").unwrap();
+    bytes[at] = b'M';
+    let report = gov.verify_ledger().unwrap();
+    assert_eq!(report.first_invalid, Some(3));
+    assert_eq!(report.failure.unwrap().kind, FailureKind::HashMismatch);
+
+    let mut gov = Governor::open(engine("t"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    for _ in 0..5 {
+        gov.decide(&search()).unwrap();
+    }
+    gov.storage().remove(2);
+    assert_eq!(gov.verify_ledger().unwrap().first_invalid, Some(2));
+}
+
+#[test]
+fn tokens_verify_offline_and_expire() {
+    let mut gov = Governor::open(engine("tok"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let d = gov.decide(&search()).unwrap();
+    let token = d.capability_token.unwrap();
+    let pk = gov.engine().public_key();
+    let claims = lexecon_core::verify_token(&token.token, &pk, T0 / 1000, Expect { tool: Some("web_search"), actor: Some("model") }).unwrap();
+    assert_eq!(claims.decision_hash, d.decision_hash);
+    assert_eq!(claims.expires_at - claims.issued_at, 300);
+    let later = claims.expires_at;
+    assert!(matches!(lexecon_core::verify_token(&token.token, &pk, later, Expect::default()), Err(TokenError::Expired { .. })));
+}
+
+#[test]
+fn a_batch_is_one_append_in_order() {
+    let mut gov = Governor::open(engine("batch"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let mut bad = search();
+    bad.risk_level = 0;
+    let out = gov.decide_batch(&[search(), bad, search()]).unwrap();
+    assert!(out[1].is_err());
+    let idx: Vec<u64> = out.iter().filter_map(|r| r.as_ref().ok()).map(|d| d.ledger_index).collect();
+    assert_eq!(idx, vec![1, 2]);
+    let too_many = vec![search(); lexecon_core::request::MAX_BATCH + 1];
+    assert!(matches!(gov.decide_batch(&too_many), Err(EngineError::BatchTooLarge(_))));
+}
+
+#[test]
+fn entries_are_found_by_index_and_hash() {
+    let mut gov = Governor::open(engine("find"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let d = gov.decide(&search()).unwrap();
+    let e = gov.entry_by_hash(&d.ledger_entry_hash).unwrap().unwrap();
+    assert_eq!(e.index, d.ledger_index);
+    assert_eq!(e.payload["decision_hash"], d.decision_hash);
+    assert_eq!(gov.entry(d.ledger_index).unwrap().unwrap(), e);
+    assert!(gov.entry(99).unwrap().is_none());
+}
