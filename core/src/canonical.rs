@@ -15,6 +15,14 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Serialises a JSON object to canonical bytes (without cloning it into a
+/// [`Value`]).
+pub fn to_vec_object(map: &serde_json::Map<String, Value>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    write_object(&mut out, map);
+    out
+}
+
 /// Serialises any `Serialize` value to canonical JSON bytes.
 ///
 /// # Errors
@@ -40,23 +48,30 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(out, key);
-                out.push(b':');
-                if let Some(v) = map.get(key) {
-                    write_value(out, v);
-                }
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(out, map),
     }
+}
+
+fn write_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    // `serde_json::Map` iterates in byte order, which is UTF-16 order unless
+    // keys mix supplementary characters with U+E000..U+FFFF (UTF-8 lead
+    // bytes 0xEE/0xEF) — or if some crate enabled `preserve_order`.
+    let byte_sorted = entries.windows(2).all(|w| w.first().map(|a| a.0) < w.get(1).map(|b| b.0));
+    let risky = entries.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE));
+    if !byte_sorted || risky {
+        entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
+    out.push(b'{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, key);
+        out.push(b':');
+        write_value(out, value);
+    }
+    out.push(b'}');
 }
 
 fn write_number(out: &mut Vec<u8>, n: &serde_json::Number) {

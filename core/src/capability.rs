@@ -12,7 +12,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::canonical;
 use crate::signer::{self, VerifyError};
 
 /// Prefix of every compact token.
@@ -23,46 +22,66 @@ pub const TOKEN_SIGNING_CONTEXT: &[u8] = b"lexecon-capability-v1\n";
 pub const MAX_TOKEN_LEN: usize = 4096;
 
 /// What a token grants, and for how long.
+///
+/// Fields are declared in canonical (sorted) order, so serialising this
+/// struct with `serde_json` yields its RFC 8785 form directly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenClaims {
-    /// Unique id (`tok_…`).
-    pub token_id: String,
-    /// The actor the decision was for, as the request named it.
-    pub actor: String,
-    /// The tool it may call, as the request named it.
-    pub tool: String,
     /// The resolved action id.
     pub action: String,
+    /// The actor the decision was for, as the request named it.
+    pub actor: String,
     /// The decision that granted it.
     pub decision_hash: String,
-    /// The policy that decided.
-    pub policy_version_hash: String,
-    /// Unix seconds.
-    pub issued_at: u64,
     /// Unix seconds; invalid from this instant on.
     pub expires_at: u64,
+    /// Unix seconds.
+    pub issued_at: u64,
     /// The signing key's id (`ed25519:…`).
     pub key_id: String,
     /// The node that issued it.
     pub node_id: String,
+    /// The policy that decided.
+    pub policy_version_hash: String,
+    /// Unique id (`tok_…`).
+    pub token_id: String,
+    /// The tool it may call, as the request named it.
+    pub tool: String,
 }
 
 impl TokenClaims {
+    /// The canonical JSON of the claims.
+    pub fn canonical(&self) -> Result<Vec<u8>, TokenError> {
+        serde_json::to_vec(self).map_err(|e| TokenError::Malformed(e.to_string()))
+    }
+
     /// The exact bytes that are signed.
     pub fn signing_message(&self) -> Result<Vec<u8>, TokenError> {
-        let claims = canonical::to_vec_from(self).map_err(|e| TokenError::Malformed(e.to_string()))?;
-        let mut msg = TOKEN_SIGNING_CONTEXT.to_vec();
-        msg.extend_from_slice(&claims);
-        Ok(msg)
+        Ok(signing_message(&self.canonical()?))
     }
 
     /// The compact string form, given the signature over
     /// [`TokenClaims::signing_message`].
     pub fn encode(&self, signature: &[u8; 64]) -> Result<String, TokenError> {
-        let claims = canonical::to_vec_from(self).map_err(|e| TokenError::Malformed(e.to_string()))?;
-        Ok(format!("{TOKEN_PREFIX}{}.{}", URL_SAFE_NO_PAD.encode(claims), URL_SAFE_NO_PAD.encode(signature)))
+        Ok(encode(&self.canonical()?, signature))
     }
+}
+
+/// `TOKEN_SIGNING_CONTEXT ‖ canonical claims`.
+pub fn signing_message(canonical_claims: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(TOKEN_SIGNING_CONTEXT.len() + canonical_claims.len());
+    msg.extend_from_slice(TOKEN_SIGNING_CONTEXT);
+    msg.extend_from_slice(canonical_claims);
+    msg
+}
+
+/// The compact token for canonical claims and their signature.
+pub fn encode(canonical_claims: &[u8], signature: &[u8; 64]) -> String {
+    format!("{TOKEN_PREFIX}{}.{}", URL_SAFE_NO_PAD.encode(canonical_claims), URL_SAFE_NO_PAD.encode(signature))
+}
+
+impl TokenClaims {
 }
 
 /// A token as it travels with an allowed decision: its claims plus the
@@ -166,16 +185,14 @@ pub fn verify_token(token: &str, public_key: &[u8; 32], now_s: u64, expect: Expe
         .map_err(|_| TokenError::Malformed("signature is not 64 bytes".into()))?;
     let claims: TokenClaims = serde_json::from_slice(&claims_bytes).map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
     // Only the canonical encoding is accepted, so a token has one spelling.
-    let canonical_claims = canonical::to_vec_from(&claims).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let canonical_claims = claims.canonical()?;
     if canonical_claims != claims_bytes {
         return Err(TokenError::Malformed("claims are not canonical JSON".into()));
     }
     if claims.key_id != signer::key_id(public_key) {
         return Err(TokenError::UnknownKey { key_id: claims.key_id });
     }
-    let mut msg = TOKEN_SIGNING_CONTEXT.to_vec();
-    msg.extend_from_slice(&claims_bytes);
-    signer::verify(public_key, &msg, &sig).map_err(|e| match e {
+    signer::verify(public_key, &signing_message(&claims_bytes), &sig).map_err(|e| match e {
         VerifyError::BadPublicKey => TokenError::UnknownKey { key_id: claims.key_id.clone() },
         VerifyError::BadSignature => TokenError::BadSignature,
     })?;
@@ -198,6 +215,7 @@ pub fn verify_token(token: &str, public_key: &[u8; 32], now_s: u64, expect: Expe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical;
     use crate::signer::{Ed25519Signer, Signer};
 
     pub(crate) fn claims(key: &Ed25519Signer) -> TokenClaims {
@@ -233,6 +251,14 @@ mod tests {
         assert!(matches!(verify_token(&t, &pk, 1000, Expect { tool: None, actor: Some("user") }), Err(TokenError::WrongActor { .. })));
         let other = Ed25519Signer::from_seed(&[2; 32]);
         assert!(matches!(verify_token(&t, &other.public_key(), 1000, Expect::default()), Err(TokenError::UnknownKey { .. })));
+    }
+
+    #[test]
+    fn struct_order_is_canonical() {
+        let key = Ed25519Signer::from_seed(&[1; 32]);
+        let mut c = claims(&key);
+        c.actor = "é\u{1}\"x/\u{7f}".into();
+        assert_eq!(c.canonical().unwrap(), canonical::to_vec_from(&c).unwrap());
     }
 
     #[test]

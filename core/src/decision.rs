@@ -81,15 +81,16 @@ pub struct Decision {
 
 /// The request's names, resolved against the policy's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Fields in canonical (sorted) order: the ledger serialises this directly.
 pub struct Resolved {
-    /// Actor term id, or the request's actor when no term matched.
-    pub actor: String,
     /// Action term id, or `action:<tool>`.
     pub action: String,
-    /// Tool term id, or the request's tool.
-    pub tool: String,
+    /// Actor term id, or the request's actor when no term matched.
+    pub actor: String,
     /// Data-class ids (the tool's, then the request's), unresolved names kept as given.
     pub data_classes: Vec<String>,
+    /// Tool term id, or the request's tool.
+    pub tool: String,
 }
 
 /// A rate-limit hit to count if the decision ends allowed.

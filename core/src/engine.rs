@@ -16,7 +16,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::capability::{self, CapabilityToken, Expect, TokenClaims, TokenError};
 use crate::decision::{Decision, RateHit, RateWindows, Verdict, evaluate};
@@ -297,7 +297,7 @@ impl Engine {
             "policy": doc,
         });
         let now = self.clock.now_ms();
-        let record = ledger::build_entry(self.len, &self.head_hash, &format_rfc3339_ms(now), EntryKind::PolicyLoad, payload);
+        let record = ledger::build_entry_value(self.len, &self.head_hash, &format_rfc3339_ms(now), EntryKind::PolicyLoad, &payload);
         loaded.ledger_index = record.index;
         loaded.ledger_entry_hash = record.entry_hash.clone();
         loaded.recorded = true;
@@ -355,72 +355,86 @@ impl Engine {
         self.last_now_ms = self.last_now_ms.max(now);
         let timestamp = format_rfc3339_ms(now);
         let eval = evaluate(self.policy.as_deref(), req, now, &self.rates);
-        let request_id = match &req.request_id {
-            Some(id) => id.clone(),
-            None => format!("req_{}", self.random_hex(8)?),
-        };
-        let decision_id = format!("dec_{}", self.random_hex(16)?);
         let policy_hash = self.policy.as_ref().map_or(NO_POLICY.to_string(), |p| p.hash.clone());
         let allowed = eval.verdict == Verdict::Permit;
-
+        // All of this decision's random bytes in one call (one syscall),
+        // consumed in a fixed order: request id, decision id, token id.
+        let mut ids = [0u8; 40];
+        let needed = if req.request_id.is_none() { 8 } else { 0 } + 16 + if allowed { 16 } else { 0 };
+        self.random.fill(ids.get_mut(..needed).unwrap_or_default())?;
+        let mut ids = ids.get(..needed).unwrap_or_default();
+        let mut take = |n: usize| {
+            let (head, rest) = ids.split_at(n.min(ids.len()));
+            ids = rest;
+            hash::hex(head)
+        };
+        let request_id = match &req.request_id {
+            Some(id) => id.clone(),
+            None => format!("req_{}", take(8)),
+        };
+        let decision_id = format!("dec_{}", take(16));
         let token_times = if allowed {
             let ttl = req.token_ttl.unwrap_or(self.config.default_token_ttl).clamp(1, self.config.max_token_ttl.max(1));
             let issued_at = now / 1000;
-            Some((format!("tok_{}", self.random_hex(16)?), issued_at, issued_at + ttl))
+            Some((format!("tok_{}", take(16)), issued_at, issued_at + ttl))
         } else {
             None
         };
 
-        let mut record = Map::new();
-        record.insert("node_id".into(), json!(self.config.node_id));
-        record.insert("request_id".into(), json!(request_id));
-        record.insert("decision_id".into(), json!(decision_id));
-        record.insert("timestamp".into(), json!(timestamp));
-        record.insert("actor".into(), json!(req.actor));
-        record.insert("tool".into(), json!(req.tool));
-        record.insert("proposed_action".into(), json!(req.proposed_action));
-        record.insert("user_intent".into(), json!(req.user_intent));
-        record.insert("risk_level".into(), json!(req.risk_level));
-        record.insert("data_classes".into(), json!(req.data_classes));
-        record.insert("context".into(), Value::Object(req.context.clone()));
-        record.insert("policy_mode".into(), json!(req.policy_mode.map(|m| m.as_str())));
-        record.insert("resolved".into(), serde_json::to_value(&eval.resolved).map_err(|e| EngineError::Ledger(e.to_string()))?);
-        record.insert("allowed".into(), json!(allowed));
-        record.insert("decision".into(), json!(eval.verdict.as_str()));
-        record.insert("reason".into(), json!(eval.reason));
-        record.insert("reasoning".into(), json!(eval.reasoning));
-        record.insert("policy_version_hash".into(), json!(policy_hash));
-        record.insert("key_id".into(), json!(self.key_id));
-        record.insert(
-            "token".into(),
-            match &token_times {
-                Some((id, iat, exp)) => json!({"token_id": id, "issued_at": iat, "expires_at": exp}),
-                None => Value::Null,
-            },
-        );
         let counted: Vec<RateHit> = if allowed { eval.rate_hits.clone() } else { Vec::new() };
-        record.insert("rate_limits".into(), serde_json::to_value(&counted).map_err(|e| EngineError::Ledger(e.to_string()))?);
-        let decision_hash = hash::sha256_hex(&crate::canonical::to_vec(&Value::Object(record.clone())));
+        let context = serde_json::value::RawValue::from_string(
+            String::from_utf8(crate::canonical::to_vec_object(&req.context)).map_err(|e| EngineError::Ledger(e.to_string()))?,
+        )
+        .map_err(|e| EngineError::Ledger(e.to_string()))?;
+        let record = DecisionRecord {
+            actor: &req.actor,
+            allowed,
+            context: &context,
+            data_classes: &req.data_classes,
+            decision: eval.verdict.as_str(),
+            decision_id: &decision_id,
+            key_id: &self.key_id,
+            node_id: &self.config.node_id,
+            policy_mode: req.policy_mode.map(|m| m.as_str()),
+            policy_version_hash: &policy_hash,
+            proposed_action: &req.proposed_action,
+            rate_limits: &counted,
+            reason: &eval.reason,
+            reasoning: &eval.reasoning,
+            request_id: &request_id,
+            resolved: &eval.resolved,
+            risk_level: req.risk_level,
+            timestamp: &timestamp,
+            token: token_times.as_ref().map(|(token_id, issued_at, expires_at)| TokenRef {
+                expires_at: *expires_at,
+                issued_at: *issued_at,
+                token_id,
+            }),
+            tool: &req.tool,
+            user_intent: &req.user_intent,
+        };
+        let record_bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Ledger(e.to_string()))?;
+        let decision_hash = hash::sha256_hex(&record_bytes);
 
         // One signature per decision: a permit's token claims carry the
         // decision hash; a denial signs the decision hash itself.
         let (signature, capability_token) = match token_times {
             Some((token_id, issued_at, expires_at)) => {
                 let claims = TokenClaims {
-                    token_id,
-                    actor: req.actor.clone(),
-                    tool: req.tool.clone(),
                     action: eval.resolved.action.clone(),
+                    actor: req.actor.clone(),
                     decision_hash: decision_hash.clone(),
-                    policy_version_hash: policy_hash.clone(),
-                    issued_at,
                     expires_at,
+                    issued_at,
                     key_id: self.key_id.clone(),
                     node_id: self.config.node_id.clone(),
+                    policy_version_hash: policy_hash.clone(),
+                    token_id,
+                    tool: req.tool.clone(),
                 };
-                let msg = claims.signing_message().map_err(|e| EngineError::Ledger(e.to_string()))?;
-                let sig = self.signer.sign(&msg)?;
-                let token = claims.encode(&sig).map_err(|e| EngineError::Ledger(e.to_string()))?;
+                let canonical_claims = claims.canonical().map_err(|e| EngineError::Ledger(e.to_string()))?;
+                let sig = self.signer.sign(&capability::signing_message(&canonical_claims))?;
+                let token = capability::encode(&canonical_claims, &sig);
                 (sig, Some(CapabilityToken { claims, token }))
             }
             None => {
@@ -431,11 +445,18 @@ impl Engine {
         };
         let signature = URL_SAFE_NO_PAD.encode(signature);
 
-        let mut payload = record;
-        payload.insert("decision_hash".into(), json!(decision_hash));
-        payload.insert("signature".into(), json!(signature));
+        // payload = {"decision_hash", "record", "signature"}, canonical by
+        // construction (sorted keys; hex and base64url need no escaping).
+        let mut payload = Vec::with_capacity(record_bytes.len() + 200);
+        payload.extend_from_slice(b"{\"decision_hash\":\"");
+        payload.extend_from_slice(decision_hash.as_bytes());
+        payload.extend_from_slice(b"\",\"record\":");
+        payload.extend_from_slice(&record_bytes);
+        payload.extend_from_slice(b",\"signature\":\"");
+        payload.extend_from_slice(signature.as_bytes());
+        payload.extend_from_slice(b"\"}");
         let (len, prev) = pending.head_after.clone();
-        let entry = ledger::build_entry(len, &prev, &timestamp, EntryKind::Decision, Value::Object(payload));
+        let entry = ledger::build_entry(len, &prev, &timestamp, EntryKind::Decision, &payload);
         for hit in counted {
             self.rates.record(&hit, now);
             pending.counted.push((hit, now));
@@ -458,12 +479,6 @@ impl Engine {
         };
         pending.records.push(entry);
         Ok(decision)
-    }
-
-    fn random_hex(&mut self, n: usize) -> Result<String, RandomError> {
-        let mut buf = vec![0u8; n];
-        self.random.fill(&mut buf)?;
-        Ok(hash::hex(&buf))
     }
 
     /// The prepared entries are durable: move the head and return the output.
@@ -520,7 +535,7 @@ impl Engine {
             }
             EntryKind::Decision => {
                 let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
-                if let Some(hits) = entry.payload.get("rate_limits") {
+                if let Some(hits) = entry.payload.pointer("/record/rate_limits") {
                     let hits: Vec<RateHit> = serde_json::from_value(hits.clone()).unwrap_or_default();
                     for hit in &hits {
                         self.rates.record(hit, at);
@@ -578,6 +593,42 @@ pub fn parse_timestamp_ms(s: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms).ok()
+}
+
+/// What a decision entry's `payload.record` holds; `decision_hash` is the
+/// SHA-256 of its serialisation. Fields are declared in canonical (sorted)
+/// order, so `serde_json` writes RFC 8785 JSON directly (`context` is
+/// pre-canonicalised).
+#[derive(Serialize)]
+struct DecisionRecord<'a> {
+    actor: &'a str,
+    allowed: bool,
+    context: &'a serde_json::value::RawValue,
+    data_classes: &'a [String],
+    decision: &'a str,
+    decision_id: &'a str,
+    key_id: &'a str,
+    node_id: &'a str,
+    policy_mode: Option<&'a str>,
+    policy_version_hash: &'a str,
+    proposed_action: &'a str,
+    rate_limits: &'a [RateHit],
+    reason: &'a str,
+    reasoning: &'a [String],
+    request_id: &'a str,
+    resolved: &'a crate::decision::Resolved,
+    risk_level: u8,
+    timestamp: &'a str,
+    token: Option<TokenRef<'a>>,
+    tool: &'a str,
+    user_intent: &'a str,
+}
+
+#[derive(Serialize)]
+struct TokenRef<'a> {
+    expires_at: u64,
+    issued_at: u64,
+    token_id: &'a str,
 }
 
 /// The synchronous driver: an [`Engine`] plus its [`Storage`].

@@ -12,7 +12,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use sha2::{Digest, Sha256};
 
 use crate::canonical;
 use crate::hash;
@@ -75,22 +77,35 @@ impl Entry {
     }
 }
 
-/// Builds the stored form of a new entry.
-pub fn build_entry(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind, payload: Value) -> EntryRecord {
-    let mut body = Map::new();
-    body.insert("index".into(), Value::from(index));
-    body.insert("kind".into(), Value::from(kind.as_str()));
-    body.insert("payload".into(), payload);
-    body.insert("prev_hash".into(), Value::from(prev_hash));
-    body.insert("timestamp".into(), Value::from(timestamp));
-    let body_bytes = canonical::to_vec(&Value::Object(body));
-    let entry_hash = hash::sha256_hex(&body_bytes);
-    let mut bytes = Vec::with_capacity(body_bytes.len() + PREFIX_LEN);
+/// Builds the stored form of a new entry from its payload's canonical JSON.
+///
+/// The body is assembled by concatenation: its keys are fixed and sorted,
+/// and `kind`, `prev_hash` and `timestamp` never need escaping.
+pub fn build_entry(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind, canonical_payload: &[u8]) -> EntryRecord {
+    let mut body = Vec::with_capacity(canonical_payload.len() + 160);
+    body.extend_from_slice(b"{\"index\":");
+    body.extend_from_slice(index.to_string().as_bytes());
+    body.extend_from_slice(b",\"kind\":\"");
+    body.extend_from_slice(kind.as_str().as_bytes());
+    body.extend_from_slice(b"\",\"payload\":");
+    body.extend_from_slice(canonical_payload);
+    body.extend_from_slice(b",\"prev_hash\":\"");
+    body.extend_from_slice(prev_hash.as_bytes());
+    body.extend_from_slice(b"\",\"timestamp\":\"");
+    body.extend_from_slice(timestamp.as_bytes());
+    body.extend_from_slice(b"\"}");
+    let entry_hash = hash::sha256_hex(&body);
+    let mut bytes = Vec::with_capacity(body.len() + PREFIX_LEN);
     bytes.extend_from_slice(HEAD);
     bytes.extend_from_slice(entry_hash.as_bytes());
     bytes.extend_from_slice(b"\",");
-    bytes.extend_from_slice(body_bytes.get(1..).unwrap_or_default());
+    bytes.extend_from_slice(body.get(1..).unwrap_or_default());
     EntryRecord { index, entry_hash, prev_hash: prev_hash.to_string(), bytes }
+}
+
+/// [`build_entry`] for a payload given as a JSON value.
+pub fn build_entry_value(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind, payload: &Value) -> EntryRecord {
+    build_entry(index, prev_hash, timestamp, kind, &canonical::to_vec(payload))
 }
 
 /// Why the chain is broken at an entry.
@@ -187,10 +202,8 @@ impl ChainVerifier {
         let index = self.next_index;
         let fail = |kind, message: String| VerifyFailure { index, kind, message };
         let parts = split(bytes).ok_or_else(|| fail(FailureKind::Malformed, "not a canonical ledger entry".into()))?;
-        let mut hasher_input = Vec::with_capacity(parts.body.len() + 1);
-        hasher_input.push(b'{');
-        hasher_input.extend_from_slice(parts.body);
-        if hash::sha256(&hasher_input) != parts.entry_hash {
+        let computed: [u8; 32] = Sha256::new().chain_update(b"{").chain_update(parts.body).finalize().into();
+        if computed != parts.entry_hash {
             return Err(fail(FailureKind::HashMismatch, "content does not match its entry_hash: the entry was altered".into()));
         }
         if parts.index != index {
@@ -271,7 +284,7 @@ mod tests {
         let mut prev = GENESIS_HASH.to_string();
         let mut out = Vec::new();
         for i in 0..n {
-            let rec = build_entry(i, &prev, "2026-11-24T13:08:01.123Z", EntryKind::Decision, json!({"i": i, "s": "x\"y"}));
+            let rec = build_entry_value(i, &prev, "2026-11-24T13:08:01.123Z", EntryKind::Decision, &json!({"i": i, "s": "x\"y"}));
             prev = rec.entry_hash.clone();
             out.push(rec.bytes);
         }
@@ -285,7 +298,7 @@ mod tests {
 
     #[test]
     fn stored_bytes_are_canonical_and_hash_matches_definition() {
-        let rec = build_entry(0, GENESIS_HASH, "2026-11-24T13:08:01.123Z", EntryKind::PolicyLoad, json!({"b": 1, "a": 2}));
+        let rec = build_entry_value(0, GENESIS_HASH, "2026-11-24T13:08:01.123Z", EntryKind::PolicyLoad, &json!({"b": 1, "a": 2}));
         let entry = Entry::parse(&rec.bytes).unwrap();
         let parsed: Value = serde_json::from_slice(&rec.bytes).unwrap();
         assert_eq!(canonical::to_vec(&parsed), rec.bytes);
@@ -333,7 +346,7 @@ mod tests {
         // Rewrite entry 1 with a fresh, self-consistent hash: entry 2 no longer links.
         let c = chain(3);
         let e1 = Entry::parse(&c[1]).unwrap();
-        let forged = build_entry(1, &e1.prev_hash, &e1.timestamp, EntryKind::Decision, json!({"i": 999}));
+        let forged = build_entry_value(1, &e1.prev_hash, &e1.timestamp, EntryKind::Decision, &json!({"i": 999}));
         let mut t = c.clone();
         t[1] = forged.bytes;
         let r = verify_chain(t.iter().map(Vec::as_slice));

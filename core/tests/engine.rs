@@ -211,3 +211,25 @@ fn entries_are_found_by_index_and_hash() {
     assert_eq!(gov.entry(d.ledger_index).unwrap().unwrap(), e);
     assert!(gov.entry(99).unwrap().is_none());
 }
+
+#[test]
+fn stored_entries_are_canonical_and_hash_as_documented() {
+    let mut gov = Governor::open(engine("canon"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let mut req = search();
+    req.context = serde_json::json!({"z": 1e21, "a": 0.1, "é": "tab\tquote\"", "\u{1F600}": [1, -0.0, 5e-7], "\u{E000}": null})
+        .as_object()
+        .unwrap()
+        .clone();
+    req.user_intent = "line\nbreak \u{1} and </script>".into();
+    let d = gov.decide(&req).unwrap();
+    let bytes = gov.storage().get(d.ledger_index).unwrap().unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(lexecon_core::canonical::to_vec(&value), bytes, "stored bytes are RFC 8785 canonical");
+    let record = &value["payload"]["record"];
+    assert_eq!(lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(record)), d.decision_hash);
+    assert_eq!(value["payload"]["decision_hash"], d.decision_hash);
+    let mut body = value.as_object().unwrap().clone();
+    body.remove("entry_hash");
+    assert_eq!(lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(&serde_json::Value::Object(body))), d.ledger_entry_hash);
+}
