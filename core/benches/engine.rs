@@ -1,4 +1,10 @@
-#![allow(missing_docs)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! Criterion benches for the engine's figures (README, "Performance").
 //!
 //! `cargo bench -p lexecon-core --bench engine`
@@ -10,7 +16,9 @@ use lexecon_core::decision::{RateWindows, evaluate};
 use lexecon_core::engine::{Engine, Governor, NodeConfig};
 use lexecon_core::ledger::{EntryKind, GENESIS_HASH, build_entry_value, verify_chain};
 use lexecon_core::time::FixedClock;
-use lexecon_core::{DecisionRequest, Ed25519Signer, Expect, MemoryStorage, Policy, SeededRandom, Signer};
+use lexecon_core::{
+    DecisionRequest, Ed25519Signer, Expect, MemoryStorage, Policy, SeededRandom, Signer,
+};
 use serde_json::json;
 
 const NOW: u64 = 1_795_525_681_123;
@@ -31,10 +39,15 @@ fn policy_with(n: usize) -> String {
     }
     for i in 0..n {
         let kind = if i % 2 == 0 { "permits" } else { "forbids" };
-        let action = if i % 2 == 0 { "action:read" } else { "action:write" };
+        let action = if i % 2 == 0 {
+            "action:read"
+        } else {
+            "action:write"
+        };
         relations.push(json!({"type": kind, "subject": format!("actor:a{}", (i / 2) % actors), "action": action, "object": "data:public"}));
     }
-    json!({"name": format!("bench-{n}"), "mode": "strict", "terms": terms, "relations": relations}).to_string()
+    json!({"name": format!("bench-{n}"), "mode": "strict", "terms": terms, "relations": relations})
+        .to_string()
 }
 
 fn request() -> DecisionRequest {
@@ -72,12 +85,25 @@ fn bench_decide(c: &mut Criterion) {
     gov.load_policy(&policy_with(100)).unwrap();
     let req = request();
     assert!(gov.decide(&req).unwrap().allowed);
-    c.bench_function("decide_with_token_memory_ledger", |b| b.iter(|| gov.decide(black_box(&req)).unwrap()));
+    c.bench_function("decide_with_token_memory_ledger", |b| {
+        b.iter(|| gov.decide(black_box(&req)).unwrap())
+    });
 
     let token = gov.decide(&req).unwrap().capability_token.unwrap().token;
     let pk = key.public_key();
     c.bench_function("token_verify", |b| {
-        b.iter(|| lexecon_core::verify_token(black_box(&token), &pk, NOW / 1000, Expect { tool: Some("web_search"), actor: None }).unwrap())
+        b.iter(|| {
+            lexecon_core::verify_token(
+                black_box(&token),
+                &pk,
+                NOW / 1000,
+                Expect {
+                    tool: Some("web_search"),
+                    actor: None,
+                },
+            )
+            .unwrap()
+        })
     });
 }
 
@@ -90,7 +116,13 @@ fn bench_ledger_verify(c: &mut Criterion) {
     let mut prev = GENESIS_HASH.to_string();
     let entries: Vec<Vec<u8>> = (0..100_000u64)
         .map(|i| {
-            let rec = build_entry_value(i, &prev, "2026-11-24T13:08:01.123Z", EntryKind::Decision, &payload);
+            let rec = build_entry_value(
+                i,
+                &prev,
+                "2026-11-24T13:08:01.123Z",
+                EntryKind::Decision,
+                &payload,
+            );
             prev = rec.entry_hash;
             rec.bytes
         })

@@ -57,7 +57,9 @@ fn write_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>) {
     // `serde_json::Map` iterates in byte order, which is UTF-16 order unless
     // keys mix supplementary characters with U+E000..U+FFFF (UTF-8 lead
     // bytes 0xEE/0xEF) — or if some crate enabled `preserve_order`.
-    let byte_sorted = entries.windows(2).all(|w| w.first().map(|a| a.0) < w.get(1).map(|b| b.0));
+    let byte_sorted = entries
+        .windows(2)
+        .all(|w| w.first().map(|a| a.0) < w.get(1).map(|b| b.0));
     let risky = entries.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE));
     if !byte_sorted || risky {
         entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
@@ -111,8 +113,9 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
             Some(e) => out.extend_from_slice(e),
             None => {
                 out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
+                for nibble in [b >> 4, b & 0xf] {
+                    out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+                }
             }
         }
         start = i + 1;
@@ -132,7 +135,10 @@ mod tests {
 
     #[test]
     fn sorts_keys_and_drops_whitespace() {
-        assert_eq!(canon(json!({"b": 1, "a": [true, null, "x"]})), r#"{"a":[true,null,"x"],"b":1}"#);
+        assert_eq!(
+            canon(json!({"b": 1, "a": [true, null, "x"]})),
+            r#"{"a":[true,null,"x"],"b":1}"#
+        );
     }
 
     #[test]
@@ -145,7 +151,10 @@ mod tests {
 
     #[test]
     fn escapes_minimally() {
-        assert_eq!(canon(json!("a\"b\\c\n\u{1}/é\u{7f}")), "\"a\\\"b\\\\c\\n\\u0001/é\u{7f}\"");
+        assert_eq!(
+            canon(json!("a\"b\\c\n\u{1}/é\u{7f}")),
+            "\"a\\\"b\\\\c\\n\\u0001/é\u{7f}\""
+        );
     }
 
     #[test]

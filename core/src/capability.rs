@@ -78,11 +78,14 @@ pub fn signing_message(canonical_claims: &[u8]) -> Vec<u8> {
 
 /// The compact token for canonical claims and their signature.
 pub fn encode(canonical_claims: &[u8], signature: &[u8; 64]) -> String {
-    format!("{TOKEN_PREFIX}{}.{}", URL_SAFE_NO_PAD.encode(canonical_claims), URL_SAFE_NO_PAD.encode(signature))
+    format!(
+        "{TOKEN_PREFIX}{}.{}",
+        URL_SAFE_NO_PAD.encode(canonical_claims),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
 }
 
-impl TokenClaims {
-}
+impl TokenClaims {}
 
 /// A token as it travels with an allowed decision: its claims plus the
 /// compact string to present to the tool.
@@ -146,11 +149,22 @@ impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed(why) => write!(f, "malformed capability token: {why}"),
-            Self::UnknownKey { key_id } => write!(f, "capability token was signed by key `{key_id}`, not this node's key"),
+            Self::UnknownKey { key_id } => write!(
+                f,
+                "capability token was signed by key `{key_id}`, not this node's key"
+            ),
             Self::BadSignature => write!(f, "capability token signature does not verify"),
-            Self::Expired { expires_at } => write!(f, "capability token expired at {expires_at} (unix seconds)"),
-            Self::WrongTool { expected, actual } => write!(f, "capability token is for tool `{actual}`, not `{expected}`"),
-            Self::WrongActor { expected, actual } => write!(f, "capability token is for actor `{actual}`, not `{expected}`"),
+            Self::Expired { expires_at } => {
+                write!(f, "capability token expired at {expires_at} (unix seconds)")
+            }
+            Self::WrongTool { expected, actual } => write!(
+                f,
+                "capability token is for tool `{actual}`, not `{expected}`"
+            ),
+            Self::WrongActor { expected, actual } => write!(
+                f,
+                "capability token is for actor `{actual}`, not `{expected}`"
+            ),
         }
     }
 }
@@ -171,43 +185,71 @@ pub struct Expect<'a> {
 /// # Errors
 /// [`TokenError`] says what is wrong: checked in the order format, key,
 /// signature, expiry, scope.
-pub fn verify_token(token: &str, public_key: &[u8; 32], now_s: u64, expect: Expect<'_>) -> Result<TokenClaims, TokenError> {
+pub fn verify_token(
+    token: &str,
+    public_key: &[u8; 32],
+    now_s: u64,
+    expect: Expect<'_>,
+) -> Result<TokenClaims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(TokenError::Malformed(format!("longer than {MAX_TOKEN_LEN} bytes")));
+        return Err(TokenError::Malformed(format!(
+            "longer than {MAX_TOKEN_LEN} bytes"
+        )));
     }
-    let rest = token.strip_prefix(TOKEN_PREFIX).ok_or_else(|| TokenError::Malformed("missing `lxc1.` prefix".into()))?;
-    let (claims_b64, sig_b64) = rest.split_once('.').ok_or_else(|| TokenError::Malformed("expected `lxc1.<claims>.<signature>`".into()))?;
-    let claims_bytes = URL_SAFE_NO_PAD.decode(claims_b64).map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+    let rest = token
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or_else(|| TokenError::Malformed("missing `lxc1.` prefix".into()))?;
+    let (claims_b64, sig_b64) = rest
+        .split_once('.')
+        .ok_or_else(|| TokenError::Malformed("expected `lxc1.<claims>.<signature>`".into()))?;
+    let claims_bytes = URL_SAFE_NO_PAD
+        .decode(claims_b64)
+        .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
     let sig: [u8; 64] = URL_SAFE_NO_PAD
         .decode(sig_b64)
         .map_err(|e| TokenError::Malformed(format!("signature: {e}")))?
         .try_into()
         .map_err(|_| TokenError::Malformed("signature is not 64 bytes".into()))?;
-    let claims: TokenClaims = serde_json::from_slice(&claims_bytes).map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+    let claims: TokenClaims = serde_json::from_slice(&claims_bytes)
+        .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
     // Only the canonical encoding is accepted, so a token has one spelling.
     let canonical_claims = claims.canonical()?;
     if canonical_claims != claims_bytes {
-        return Err(TokenError::Malformed("claims are not canonical JSON".into()));
+        return Err(TokenError::Malformed(
+            "claims are not canonical JSON".into(),
+        ));
     }
     if claims.key_id != signer::key_id(public_key) {
-        return Err(TokenError::UnknownKey { key_id: claims.key_id });
+        return Err(TokenError::UnknownKey {
+            key_id: claims.key_id,
+        });
     }
     signer::verify(public_key, &signing_message(&claims_bytes), &sig).map_err(|e| match e {
-        VerifyError::BadPublicKey => TokenError::UnknownKey { key_id: claims.key_id.clone() },
+        VerifyError::BadPublicKey => TokenError::UnknownKey {
+            key_id: claims.key_id.clone(),
+        },
         VerifyError::BadSignature => TokenError::BadSignature,
     })?;
     if now_s >= claims.expires_at {
-        return Err(TokenError::Expired { expires_at: claims.expires_at });
+        return Err(TokenError::Expired {
+            expires_at: claims.expires_at,
+        });
     }
-    if let Some(tool) = expect.tool {
-        if tool != claims.tool {
-            return Err(TokenError::WrongTool { expected: tool.into(), actual: claims.tool });
-        }
+    if let Some(tool) = expect.tool
+        && tool != claims.tool
+    {
+        return Err(TokenError::WrongTool {
+            expected: tool.into(),
+            actual: claims.tool,
+        });
     }
-    if let Some(actor) = expect.actor {
-        if actor != claims.actor {
-            return Err(TokenError::WrongActor { expected: actor.into(), actual: claims.actor });
-        }
+    if let Some(actor) = expect.actor
+        && actor != claims.actor
+    {
+        return Err(TokenError::WrongActor {
+            expected: actor.into(),
+            actual: claims.actor,
+        });
     }
     Ok(claims)
 }
@@ -244,13 +286,55 @@ mod tests {
         let c = claims(&key);
         let t = issue(&key, &c);
         let pk = key.public_key();
-        assert_eq!(verify_token(&t, &pk, 1000, Expect::default()), Ok(c.clone()));
-        assert_eq!(verify_token(&t, &pk, 1299, Expect { tool: Some("web_search"), actor: Some("model") }), Ok(c));
-        assert_eq!(verify_token(&t, &pk, 1300, Expect::default()), Err(TokenError::Expired { expires_at: 1300 }));
-        assert!(matches!(verify_token(&t, &pk, 1000, Expect { tool: Some("shell"), actor: None }), Err(TokenError::WrongTool { .. })));
-        assert!(matches!(verify_token(&t, &pk, 1000, Expect { tool: None, actor: Some("user") }), Err(TokenError::WrongActor { .. })));
+        assert_eq!(
+            verify_token(&t, &pk, 1000, Expect::default()),
+            Ok(c.clone())
+        );
+        assert_eq!(
+            verify_token(
+                &t,
+                &pk,
+                1299,
+                Expect {
+                    tool: Some("web_search"),
+                    actor: Some("model")
+                }
+            ),
+            Ok(c)
+        );
+        assert_eq!(
+            verify_token(&t, &pk, 1300, Expect::default()),
+            Err(TokenError::Expired { expires_at: 1300 })
+        );
+        assert!(matches!(
+            verify_token(
+                &t,
+                &pk,
+                1000,
+                Expect {
+                    tool: Some("shell"),
+                    actor: None
+                }
+            ),
+            Err(TokenError::WrongTool { .. })
+        ));
+        assert!(matches!(
+            verify_token(
+                &t,
+                &pk,
+                1000,
+                Expect {
+                    tool: None,
+                    actor: Some("user")
+                }
+            ),
+            Err(TokenError::WrongActor { .. })
+        ));
         let other = Ed25519Signer::from_seed(&[2; 32]);
-        assert!(matches!(verify_token(&t, &other.public_key(), 1000, Expect::default()), Err(TokenError::UnknownKey { .. })));
+        assert!(matches!(
+            verify_token(&t, &other.public_key(), 1000, Expect::default()),
+            Err(TokenError::UnknownKey { .. })
+        ));
     }
 
     #[test]
@@ -264,8 +348,21 @@ mod tests {
     #[test]
     fn malformed_tokens() {
         let pk = Ed25519Signer::from_seed(&[1; 32]).public_key();
-        for t in ["", "lxc1.", "lxc1.abc", "lxc1.!!.!!", "jwt.a.b", "lxc1.e30.AAAA"] {
-            assert!(matches!(verify_token(t, &pk, 0, Expect::default()), Err(TokenError::Malformed(_))), "{t}");
+        for t in [
+            "",
+            "lxc1.",
+            "lxc1.abc",
+            "lxc1.!!.!!",
+            "jwt.a.b",
+            "lxc1.e30.AAAA",
+        ] {
+            assert!(
+                matches!(
+                    verify_token(t, &pk, 0, Expect::default()),
+                    Err(TokenError::Malformed(_))
+                ),
+                "{t}"
+            );
         }
     }
 
@@ -276,7 +373,13 @@ mod tests {
         let t = issue(&key, &c);
         let sig = t.rsplit('.').next().unwrap();
         c.expires_at = 99_999;
-        let forged = format!("{TOKEN_PREFIX}{}.{sig}", URL_SAFE_NO_PAD.encode(canonical::to_vec_from(&c).unwrap()));
-        assert_eq!(verify_token(&forged, &key.public_key(), 1000, Expect::default()), Err(TokenError::BadSignature));
+        let forged = format!(
+            "{TOKEN_PREFIX}{}.{sig}",
+            URL_SAFE_NO_PAD.encode(canonical::to_vec_from(&c).unwrap())
+        );
+        assert_eq!(
+            verify_token(&forged, &key.public_key(), 1000, Expect::default()),
+            Err(TokenError::BadSignature)
+        );
     }
 }

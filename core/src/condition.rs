@@ -156,12 +156,20 @@ impl Condition {
             });
         }
         let tokens = lex(source)?;
-        let mut p = Parser { tokens, pos: 0, depth: 0, end_column: source.chars().count() + 1 };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+            end_column: source.chars().count() + 1,
+        };
         let expr = p.expr()?;
         if let Some(tok) = p.tokens.get(p.pos) {
             return Err(ConditionError {
                 column: tok.column,
-                message: format!("unexpected {} after the end of the expression", tok.kind.describe()),
+                message: format!(
+                    "unexpected {} after the end of the expression",
+                    tok.kind.describe()
+                ),
             });
         }
         Ok(Self { expr })
@@ -254,10 +262,15 @@ fn lex(source: &str) -> Result<Vec<Token>, ConditionError> {
                     ('>', Some('=')) => (Op::Ge, 2),
                     ('<', _) => (Op::Lt, 1),
                     ('>', _) => (Op::Gt, 1),
-                    ('=', _) => return Err(err(column, "unexpected `=`, use `==` to compare".into())),
+                    ('=', _) => {
+                        return Err(err(column, "unexpected `=`, use `==` to compare".into()));
+                    }
                     _ => return Err(err(column, "unexpected `!`, use `not` or `!=`".into())),
                 };
-                out.push(Token { kind: Tok::Op(op), column });
+                out.push(Token {
+                    kind: Tok::Op(op),
+                    column,
+                });
                 i += len;
             }
             '\'' | '"' => {
@@ -286,26 +299,34 @@ fn lex(source: &str) -> Result<Vec<Token>, ConditionError> {
                         }
                     }
                 }
-                out.push(Token { kind: Tok::Str(s), column });
+                out.push(Token {
+                    kind: Tok::Str(s),
+                    column,
+                });
             }
             c if c.is_ascii_digit() || (c == '-' && next.is_some_and(|n| n.is_ascii_digit())) => {
                 let start = i;
                 i += 1;
-                while chars.get(i).is_some_and(|d| d.is_ascii_digit() || *d == '.') {
+                while chars
+                    .get(i)
+                    .is_some_and(|d| d.is_ascii_digit() || *d == '.')
+                {
                     i += 1;
                 }
                 let text: String = chars.get(start..i).unwrap_or_default().iter().collect();
                 let n: f64 = text
                     .parse()
                     .map_err(|_| err(column, format!("`{text}` is not a number")))?;
-                out.push(Token { kind: Tok::Num(n), column });
+                out.push(Token {
+                    kind: Tok::Num(n),
+                    column,
+                });
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
-                while chars
-                    .get(i)
-                    .is_some_and(|d| d.is_ascii_alphanumeric() || *d == '_' || *d == '.' || *d == '-')
-                {
+                while chars.get(i).is_some_and(|d| {
+                    d.is_ascii_alphanumeric() || *d == '_' || *d == '.' || *d == '-'
+                }) {
                     i += 1;
                 }
                 let word: String = chars.get(start..i).unwrap_or_default().iter().collect();
@@ -336,7 +357,9 @@ impl Parser {
     }
 
     fn column(&self) -> usize {
-        self.tokens.get(self.pos).map_or(self.end_column, |t| t.column)
+        self.tokens
+            .get(self.pos)
+            .map_or(self.end_column, |t| t.column)
     }
 
     fn is_word(&self, word: &str) -> bool {
@@ -344,7 +367,10 @@ impl Parser {
     }
 
     fn error<T>(&self, message: impl Into<String>) -> Result<T, ConditionError> {
-        Err(ConditionError { column: self.column(), message: message.into() })
+        Err(ConditionError {
+            column: self.column(),
+            message: message.into(),
+        })
     }
 
     fn enter(&mut self) -> Result<(), ConditionError> {
@@ -393,7 +419,10 @@ impl Parser {
         let op = match self.peek() {
             Some(Tok::Op(op)) => *op,
             Some(Tok::Ident(w)) if w == "not" => {
-                if matches!(self.tokens.get(self.pos + 1).map(|t| &t.kind), Some(Tok::Op(Op::In))) {
+                if matches!(
+                    self.tokens.get(self.pos + 1).map(|t| &t.kind),
+                    Some(Tok::Op(Op::In))
+                ) {
                     self.pos += 1;
                     Op::NotIn
                 } else {
@@ -405,7 +434,9 @@ impl Parser {
         self.pos += 1;
         let right = self.operand()?;
         if matches!(op, Op::In | Op::NotIn) && !can_be_list(&right) {
-            return self.error("the right side of `in` must be a list, `data_classes` or a `context` value");
+            return self.error(
+                "the right side of `in` must be a list, `data_classes` or a `context` value",
+            );
         }
         Ok(Expr::Cmp(op, Box::new(left), Box::new(right)))
     }
@@ -458,13 +489,19 @@ impl Parser {
                     ),
                 }),
             },
-            other => Err(ConditionError { column, message: format!("unexpected {}", other.describe()) }),
+            other => Err(ConditionError {
+                column,
+                message: format!("unexpected {}", other.describe()),
+            }),
         }
     }
 }
 
 fn can_be_list(e: &Expr) -> bool {
-    matches!(e, Expr::List(_) | Expr::Name(Name::DataClasses | Name::Context(_)))
+    matches!(
+        e,
+        Expr::List(_) | Expr::Name(Name::DataClasses | Name::Context(_))
+    )
 }
 
 fn name(word: &str) -> Option<Name> {
@@ -522,12 +559,12 @@ fn eval<'a>(e: &'a Expr, f: &Facts<'a>) -> Val<'a> {
             Name::TimeWeekday => Val::Num(f64::from(f.time.weekday)),
         },
         Expr::Not(inner) => Val::Bool(!matches!(eval(inner, f), Val::Bool(true))),
-        Expr::And(a, b) => {
-            Val::Bool(matches!(eval(a, f), Val::Bool(true)) && matches!(eval(b, f), Val::Bool(true)))
-        }
-        Expr::Or(a, b) => {
-            Val::Bool(matches!(eval(a, f), Val::Bool(true)) || matches!(eval(b, f), Val::Bool(true)))
-        }
+        Expr::And(a, b) => Val::Bool(
+            matches!(eval(a, f), Val::Bool(true)) && matches!(eval(b, f), Val::Bool(true)),
+        ),
+        Expr::Or(a, b) => Val::Bool(
+            matches!(eval(a, f), Val::Bool(true)) || matches!(eval(b, f), Val::Bool(true)),
+        ),
         Expr::Cmp(op, a, b) => {
             let (a, b) = (eval(a, f), eval(b, f));
             Val::Bool(match op {
@@ -549,7 +586,9 @@ fn equal(a: &Val<'_>, b: &Val<'_>) -> bool {
         (Val::Str(x), Val::Str(y)) => x == y,
         (Val::Term(t), Val::Str(s)) | (Val::Str(s), Val::Term(t)) => t.id == *s || t.name == *s,
         (Val::Term(x), Val::Term(y)) => x.id == y.id,
-        (Val::List(x), Val::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q)),
+        (Val::List(x), Val::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
+        }
         _ => false,
     }
 }
@@ -583,9 +622,18 @@ mod tests {
 
     fn facts<'a>(ctx: &'a Map<String, Value>, classes: &'a [TermValue<'a>]) -> Facts<'a> {
         Facts {
-            actor: TermValue { id: "actor:model", name: "model" },
-            tool: TermValue { id: "tool:web_search", name: "web_search" },
-            action: TermValue { id: "action:read", name: "read" },
+            actor: TermValue {
+                id: "actor:model",
+                name: "model",
+            },
+            tool: TermValue {
+                id: "tool:web_search",
+                name: "web_search",
+            },
+            action: TermValue {
+                id: "action:read",
+                name: "read",
+            },
             proposed_action: "Execute web_search",
             user_intent: "Research",
             risk_level: 4,
@@ -598,7 +646,10 @@ mod tests {
     fn holds(src: &str) -> bool {
         let ctx = serde_json::json!({"purpose": "support", "user_approved": true, "n": 3, "tags": ["a", "b"]});
         let ctx = ctx.as_object().unwrap().clone();
-        let classes = [TermValue { id: "data:pii", name: "pii" }];
+        let classes = [TermValue {
+            id: "data:pii",
+            name: "pii",
+        }];
         Condition::parse(src).unwrap().holds(&facts(&ctx, &classes))
     }
 
@@ -615,10 +666,16 @@ mod tests {
     #[test]
     fn boolean_logic_and_precedence() {
         assert!(holds("not risk_level < 4"));
-        assert!(holds("risk_level == 1 or risk_level == 4 and tool == 'web_search'"));
-        assert!(!holds("(risk_level == 1 or risk_level == 4) and tool == 'x'"));
+        assert!(holds(
+            "risk_level == 1 or risk_level == 4 and tool == 'web_search'"
+        ));
+        assert!(!holds(
+            "(risk_level == 1 or risk_level == 4) and tool == 'x'"
+        ));
         assert!(holds("context.user_approved"));
-        assert!(holds("context.user_approved == true and context.purpose == 'support'"));
+        assert!(holds(
+            "context.user_approved == true and context.purpose == 'support'"
+        ));
         assert!(!holds("context.missing"));
         assert!(holds("context.missing == null"));
     }
@@ -662,7 +719,12 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         let deep = format!("{}risk_level > 1{}", "(".repeat(200), ")".repeat(200));
-        assert!(Condition::parse(&deep).unwrap_err().message.contains("deeper"));
+        assert!(
+            Condition::parse(&deep)
+                .unwrap_err()
+                .message
+                .contains("deeper")
+        );
         let nots = format!("{}true", "not ".repeat(200));
         assert!(Condition::parse(&nots).is_err());
     }

@@ -93,7 +93,10 @@ pub trait Subject {
     ///
     /// # Errors
     /// As the engine.
-    fn decide_batch(&mut self, requests: &[DecisionRequest]) -> Result<Vec<Result<Decision, RequestError>>, EngineError>;
+    fn decide_batch(
+        &mut self,
+        requests: &[DecisionRequest],
+    ) -> Result<Vec<Result<Decision, RequestError>>, EngineError>;
     /// All stored ledger entries, in order.
     fn ledger(&mut self) -> Vec<Vec<u8>>;
 }
@@ -169,13 +172,25 @@ impl Vector {
                 });
             }
         }
-        let ledger: Vec<String> = subject.ledger().into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()).collect();
+        let ledger: Vec<String> = subject
+            .ledger()
+            .into_iter()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
         let head_hash = ledger
             .last()
             .and_then(|e| serde_json::from_str::<Value>(e).ok())
-            .and_then(|v| v.get("entry_hash").and_then(Value::as_str).map(str::to_string))
+            .and_then(|v| {
+                v.get("entry_hash")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| crate::ledger::GENESIS_HASH.to_string());
-        Outcome { steps, ledger, head_hash }
+        Outcome {
+            steps,
+            ledger,
+            head_hash,
+        }
     }
 
     /// Checks the hand-written `expect` blocks against an outcome.
@@ -195,19 +210,30 @@ impl Vector {
                 one => vec![one],
             };
             for (j, (e, g)) in expects.iter().zip(gots).enumerate() {
-                check_one(e, g).unwrap_or_else(|p| problems.push(format!("step {i} item {j}: {p}")));
+                check_one(e, g)
+                    .unwrap_or_else(|p| problems.push(format!("step {i} item {j}: {p}")));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 
 fn check_one(expect: &Value, got: &Value) -> Result<(), String> {
-    let Some(map) = expect.as_object() else { return Ok(()) };
+    let Some(map) = expect.as_object() else {
+        return Ok(());
+    };
     for (key, want) in map {
         match key.as_str() {
             "reason_contains" => {
-                let reason = got.get("reason").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+                let reason = got
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_lowercase();
                 let want = want.as_str().unwrap_or_default().to_lowercase();
                 if !reason.contains(&want) {
                     return Err(format!("reason `{reason}` does not contain `{want}`"));
@@ -227,7 +253,10 @@ fn check_one(expect: &Value, got: &Value) -> Result<(), String> {
             }
             field => {
                 if got.get(field) != Some(want) {
-                    return Err(format!("`{field}`: expected {want}, got {}", got.get(field).unwrap_or(&Value::Null)));
+                    return Err(format!(
+                        "`{field}`: expected {want}, got {}",
+                        got.get(field).unwrap_or(&Value::Null)
+                    ));
                 }
             }
         }
@@ -251,7 +280,9 @@ impl NativeSubject {
     /// # Errors
     /// Never for an empty storage; kept for symmetry with other hosts.
     pub fn new(vector: &Vector) -> Result<Self, EngineError> {
-        Ok(Self { governor: Governor::open(vector.engine(), MemoryStorage::new())? })
+        Ok(Self {
+            governor: Governor::open(vector.engine(), MemoryStorage::new())?,
+        })
     }
 }
 
@@ -260,7 +291,10 @@ impl Subject for NativeSubject {
         self.governor.load_policy(text)
     }
 
-    fn decide_batch(&mut self, requests: &[DecisionRequest]) -> Result<Vec<Result<Decision, RequestError>>, EngineError> {
+    fn decide_batch(
+        &mut self,
+        requests: &[DecisionRequest],
+    ) -> Result<Vec<Result<Decision, RequestError>>, EngineError> {
         self.governor.decide_batch(requests)
     }
 

@@ -127,7 +127,10 @@ pub struct RateWindows {
 impl RateWindows {
     /// Counts an allowed decision at `at_ms`.
     pub fn record(&mut self, hit: &RateHit, at_ms: u64) {
-        let q = self.hits.entry((hit.constraint.clone(), hit.key.clone())).or_default();
+        let q = self
+            .hits
+            .entry((hit.constraint.clone(), hit.key.clone()))
+            .or_default();
         // Keep the queue ordered even if entries arrive slightly out of order.
         let pos = q.iter().rposition(|t| *t <= at_ms).map_or(0, |p| p + 1);
         q.insert(pos, at_ms);
@@ -135,10 +138,12 @@ impl RateWindows {
 
     /// Removes the latest count of `hit` (undo of a decision not committed).
     pub fn unrecord(&mut self, hit: &RateHit, at_ms: u64) {
-        if let Some(q) = self.hits.get_mut(&(hit.constraint.clone(), hit.key.clone())) {
-            if let Some(pos) = q.iter().rposition(|t| *t == at_ms) {
-                q.remove(pos);
-            }
+        if let Some(q) = self
+            .hits
+            .get_mut(&(hit.constraint.clone(), hit.key.clone()))
+            && let Some(pos) = q.iter().rposition(|t| *t == at_ms)
+        {
+            q.remove(pos);
         }
     }
 
@@ -155,16 +160,35 @@ impl RateWindows {
 
     /// If `max` decisions are already counted in the window ending at
     /// `now_ms`, the instant (ms) at which one leaves the window.
-    fn full_until(&self, constraint: &str, key: &str, now_ms: u64, window_ms: u64, max: u32) -> Option<u64> {
+    fn full_until(
+        &self,
+        constraint: &str,
+        key: &str,
+        now_ms: u64,
+        window_ms: u64,
+        max: u32,
+    ) -> Option<u64> {
         let q = self.hits.get(&(constraint.to_string(), key.to_string()))?;
         let since = now_ms.saturating_sub(window_ms);
-        let in_window: Vec<u64> = q.iter().rev().take_while(|t| **t > since).take(max as usize).copied().collect();
-        (in_window.len() >= max as usize).then(|| in_window.last().copied().unwrap_or(now_ms) + window_ms)
+        let in_window: Vec<u64> = q
+            .iter()
+            .rev()
+            .take_while(|t| **t > since)
+            .take(max as usize)
+            .copied()
+            .collect();
+        (in_window.len() >= max as usize)
+            .then(|| in_window.last().copied().unwrap_or(now_ms) + window_ms)
     }
 }
 
 /// Decides `req` under `policy` at `now_ms`, given the rate-limit history.
-pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rates: &RateWindows) -> Evaluation {
+pub fn evaluate(
+    policy: Option<&Policy>,
+    req: &DecisionRequest,
+    now_ms: u64,
+    rates: &RateWindows,
+) -> Evaluation {
     let Some(policy) = policy else {
         return Evaluation {
             verdict: Verdict::Deny,
@@ -190,7 +214,9 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
             .resolve(TermKind::Action, &format!("action:{}", req.tool))
             .or_else(|| policy.resolve(TermKind::Action, &req.tool)),
     };
-    let mut classes: Vec<usize> = tool_term.map(|t| t.tool_data_classes.clone()).unwrap_or_default();
+    let mut classes: Vec<usize> = tool_term
+        .map(|t| t.tool_data_classes.clone())
+        .unwrap_or_default();
     let mut unresolved: Vec<&str> = Vec::new();
     for c in &req.data_classes {
         match policy.resolve(TermKind::DataClass, c) {
@@ -200,13 +226,28 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
         }
     }
     let term_value = |i: Option<usize>| -> Option<TermValue<'_>> {
-        i.and_then(|i| policy.term(i)).map(|t| TermValue { id: &t.id, name: &t.name })
+        i.and_then(|i| policy.term(i)).map(|t| TermValue {
+            id: &t.id,
+            name: &t.name,
+        })
     };
     let raw_action = format!("action:{}", req.tool);
-    let actor_v = term_value(actor).unwrap_or(TermValue { id: &req.actor, name: &req.actor });
-    let tool_v = term_value(tool).unwrap_or(TermValue { id: &req.tool, name: &req.tool });
-    let action_v = term_value(action).unwrap_or(TermValue { id: &raw_action, name: &req.tool });
-    let mut class_vs: Vec<TermValue<'_>> = classes.iter().filter_map(|c| term_value(Some(*c))).collect();
+    let actor_v = term_value(actor).unwrap_or(TermValue {
+        id: &req.actor,
+        name: &req.actor,
+    });
+    let tool_v = term_value(tool).unwrap_or(TermValue {
+        id: &req.tool,
+        name: &req.tool,
+    });
+    let action_v = term_value(action).unwrap_or(TermValue {
+        id: &raw_action,
+        name: &req.tool,
+    });
+    let mut class_vs: Vec<TermValue<'_>> = classes
+        .iter()
+        .filter_map(|c| term_value(Some(*c)))
+        .collect();
     class_vs.extend(unresolved.iter().map(|c| TermValue { id: c, name: c }));
     let resolved = Resolved {
         actor: actor_v.id.to_string(),
@@ -220,7 +261,9 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
     let mut first_permit = None;
     let mut first_forbid = None;
     for i in policy.candidates(actor, action, &classes) {
-        let Some(r) = policy.relations().get(i) else { continue };
+        let Some(r) = policy.relations().get(i) else {
+            continue;
+        };
         if !r.conditions.iter().all(|c| c.holds(&req.context)) {
             continue;
         }
@@ -231,15 +274,32 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
             _ => {}
         }
     }
-    let done = |verdict, reason: String, reasoning, rate_hits| Evaluation { verdict, reason, reasoning, resolved: resolved.clone(), rate_hits };
+    let done = |verdict, reason: String, reasoning, rate_hits| Evaluation {
+        verdict,
+        reason,
+        reasoning,
+        resolved: resolved.clone(),
+        rate_hits,
+    };
     if let Some(r) = first_forbid {
-        let what = r.description.as_deref().map_or_else(String::new, |d| format!(": {d}"));
-        return done(Verdict::Deny, format!("forbidden by relation `{}`{what}", r.id), reasoning, Vec::new());
+        let what = r
+            .description
+            .as_deref()
+            .map_or_else(String::new, |d| format!(": {d}"));
+        return done(
+            Verdict::Deny,
+            format!("forbidden by relation `{}`{what}", r.id),
+            reasoning,
+            Vec::new(),
+        );
     }
     let strict = policy.mode == Mode::Strict || req.policy_mode == Some(Mode::Strict);
     let mut reason = match first_permit {
         Some(r) => {
-            let what = r.description.as_deref().map_or_else(String::new, |d| format!(": {d}"));
+            let what = r
+                .description
+                .as_deref()
+                .map_or_else(String::new, |d| format!(": {d}"));
             format!("permitted by relation `{}`{what}", r.id)
         }
         None if strict => {
@@ -272,14 +332,22 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
     for c in policy.constraints() {
         let holds = c.condition.holds(&facts);
         let described = |prefix: &str| {
-            let what = c.description.as_deref().map_or_else(String::new, |d| format!(": {d}"));
+            let what = c
+                .description
+                .as_deref()
+                .map_or_else(String::new, |d| format!(": {d}"));
             format!("{prefix} constraint `{}`{what}", c.name)
         };
         let fallback = if holds { None } else { c.else_action };
         match (c.action, holds) {
             (ConstraintAction::RequireHumanConfirmation, true) => {
                 reasoning.push(c.name.clone());
-                return done(Verdict::Escalate, described("human confirmation required by"), reasoning, Vec::new());
+                return done(
+                    Verdict::Escalate,
+                    described("human confirmation required by"),
+                    reasoning,
+                    Vec::new(),
+                );
             }
             (ConstraintAction::Deny, true) => {
                 reasoning.push(c.name.clone());
@@ -302,7 +370,9 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
                         None => String::new(),
                     },
                 };
-                if let Some(until) = rates.full_until(&c.name, &key, now_ms, limit.window_ms, limit.max_calls) {
+                if let Some(until) =
+                    rates.full_until(&c.name, &key, now_ms, limit.window_ms, limit.max_calls)
+                {
                     let retry_s = until.saturating_sub(now_ms).div_ceil(1000).max(1);
                     return done(
                         Verdict::Deny,
@@ -316,14 +386,20 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
                         Vec::new(),
                     );
                 }
-                rate_hits.push(RateHit { constraint: c.name.clone(), key });
+                rate_hits.push(RateHit {
+                    constraint: c.name.clone(),
+                    key,
+                });
             }
             (ConstraintAction::Allow | ConstraintAction::Deny, false) => match fallback {
                 Some(ElseAction::Deny) => {
                     reasoning.push(c.name.clone());
                     return done(
                         Verdict::Deny,
-                        format!("denied by constraint `{}`: its condition does not hold and its else_action is deny", c.name),
+                        format!(
+                            "denied by constraint `{}`: its condition does not hold and its else_action is deny",
+                            c.name
+                        ),
                         reasoning,
                         Vec::new(),
                     );
@@ -332,7 +408,10 @@ pub fn evaluate(policy: Option<&Policy>, req: &DecisionRequest, now_ms: u64, rat
                     reasoning.push(c.name.clone());
                     return done(
                         Verdict::Escalate,
-                        format!("human confirmation required by constraint `{}`: its condition does not hold", c.name),
+                        format!(
+                            "human confirmation required by constraint `{}`: its condition does not hold",
+                            c.name
+                        ),
                         reasoning,
                         Vec::new(),
                     );
@@ -359,26 +438,57 @@ mod tests {
     #[test]
     fn the_guides_test_governance_cases() {
         let p = Policy::parse(GUIDE).unwrap();
-        let ok = decide(&p, &DecisionRequest::new("model", "Execute web_search", "web_search", "Research", 1));
+        let ok = decide(
+            &p,
+            &DecisionRequest::new("model", "Execute web_search", "web_search", "Research", 1),
+        );
         assert_eq!(ok.verdict, Verdict::Permit, "{}", ok.reason);
         assert!(ok.reason.contains("relations[0]"));
         assert_eq!(ok.rate_hits.len(), 1);
 
-        let no = decide(&p, &DecisionRequest::new("model", "Execute system_command", "execute", "Run command", 5));
+        let no = decide(
+            &p,
+            &DecisionRequest::new(
+                "model",
+                "Execute system_command",
+                "execute",
+                "Run command",
+                5,
+            ),
+        );
         assert_eq!(no.verdict, Verdict::Deny);
-        assert!(no.reason.to_lowercase().contains("forbidden"), "{}", no.reason);
+        assert!(
+            no.reason.to_lowercase().contains("forbidden"),
+            "{}",
+            no.reason
+        );
 
-        let risky = decide(&p, &DecisionRequest::new("model", "Write to database", "database_write", "Update records", 4));
+        let risky = decide(
+            &p,
+            &DecisionRequest::new(
+                "model",
+                "Write to database",
+                "database_write",
+                "Update records",
+                4,
+            ),
+        );
         assert_ne!(risky.verdict, Verdict::Permit);
     }
 
     #[test]
     fn high_risk_escalates() {
         let p = Policy::parse(GUIDE).unwrap();
-        let e = decide(&p, &DecisionRequest::new("model", "Search", "web_search", "Research", 4));
+        let e = decide(
+            &p,
+            &DecisionRequest::new("model", "Search", "web_search", "Research", 4),
+        );
         assert_eq!(e.verdict, Verdict::Escalate);
         assert!(e.reason.contains("confirmation"));
-        assert!(e.reasoning.contains(&"high_risk_requires_approval".to_string()));
+        assert!(
+            e.reasoning
+                .contains(&"high_risk_requires_approval".to_string())
+        );
     }
 
     #[test]
@@ -388,18 +498,29 @@ mod tests {
         assert_eq!(decide(&p, &r).verdict, Verdict::Deny);
         r.context.insert("user_approved".into(), Value::Bool(true));
         assert_eq!(decide(&p, &r).verdict, Verdict::Permit);
-        r.context.insert("user_approved".into(), Value::from("true"));
-        assert_eq!(decide(&p, &r).verdict, Verdict::Deny, "only the JSON value true counts");
+        r.context
+            .insert("user_approved".into(), Value::from("true"));
+        assert_eq!(
+            decide(&p, &r).verdict,
+            Verdict::Deny,
+            "only the JSON value true counts"
+        );
     }
 
     #[test]
     fn matching_is_exact_never_substring() {
         let p = Policy::parse(GUIDE).unwrap();
         for actor in ["us", "mode", "Model", "actor:mod", "model "] {
-            let e = decide(&p, &DecisionRequest::new(actor, "Search", "web_search", "Research", 1));
+            let e = decide(
+                &p,
+                &DecisionRequest::new(actor, "Search", "web_search", "Research", 1),
+            );
             assert_eq!(e.verdict, Verdict::Deny, "{actor}");
         }
-        let e = decide(&p, &DecisionRequest::new("actor:model", "Search", "tool:web_search", "Research", 1));
+        let e = decide(
+            &p,
+            &DecisionRequest::new("actor:model", "Search", "tool:web_search", "Research", 1),
+        );
         assert_eq!(e.verdict, Verdict::Permit);
     }
 
@@ -434,11 +555,23 @@ mod tests {
         }
         let e = evaluate(Some(&p), &r, NOW + 20_000, &rates);
         assert_eq!(e.verdict, Verdict::Deny);
-        assert!(e.reason.contains("rate limit") && e.reason.contains("retry after 40 s"), "{}", e.reason);
+        assert!(
+            e.reason.contains("rate limit") && e.reason.contains("retry after 40 s"),
+            "{}",
+            e.reason
+        );
         r.context.insert("user_id".into(), Value::from("u2"));
-        assert_eq!(evaluate(Some(&p), &r, NOW + 20_000, &rates).verdict, Verdict::Permit, "per user");
+        assert_eq!(
+            evaluate(Some(&p), &r, NOW + 20_000, &rates).verdict,
+            Verdict::Permit,
+            "per user"
+        );
         r.context.insert("user_id".into(), Value::from("u1"));
-        assert_eq!(evaluate(Some(&p), &r, NOW + 60_001, &rates).verdict, Verdict::Permit, "window slid");
+        assert_eq!(
+            evaluate(Some(&p), &r, NOW + 60_001, &rates).verdict,
+            Verdict::Permit,
+            "window slid"
+        );
     }
 
     #[test]
@@ -451,7 +584,10 @@ mod tests {
         let text = r#"{"name": "p", "mode": "permissive", "constraints": [{"name": "business_hours_only",
             "condition": "time.hour >= 9 and time.hour <= 17", "action": "allow", "else_action": "deny"}]}"#;
         let p = Policy::parse(text).unwrap();
-        assert_eq!(evaluate(Some(&p), &r, NOW, &RateWindows::default()).verdict, Verdict::Permit);
+        assert_eq!(
+            evaluate(Some(&p), &r, NOW, &RateWindows::default()).verdict,
+            Verdict::Permit
+        );
         let night = NOW + 10 * 3_600_000; // 23:08
         let e = evaluate(Some(&p), &r, night, &RateWindows::default());
         assert_eq!(e.verdict, Verdict::Deny);
@@ -460,7 +596,12 @@ mod tests {
 
     #[test]
     fn no_policy_denies() {
-        let e = evaluate(None, &DecisionRequest::new("model", "x", "x", "x", 1), NOW, &RateWindows::default());
+        let e = evaluate(
+            None,
+            &DecisionRequest::new("model", "x", "x", "x", 1),
+            NOW,
+            &RateWindows::default(),
+        );
         assert_eq!(e.verdict, Verdict::Deny);
     }
 }

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use crate::capability::{self, CapabilityToken, Expect, TokenClaims, TokenError};
 use crate::decision::{Decision, RateHit, RateWindows, Verdict, evaluate};
 use crate::hash;
-use crate::ledger::{self, ChainVerifier, Entry, EntryKind, FailureKind, GENESIS_HASH, VerifyFailure, VerifyReport};
+use crate::ledger::{
+    self, ChainVerifier, Entry, EntryKind, FailureKind, GENESIS_HASH, VerifyFailure, VerifyReport,
+};
 use crate::policy::{Policy, PolicyCounts, PolicyError};
 use crate::random::{Random, RandomError};
 use crate::request::{DecisionRequest, MAX_BATCH, RequestError};
@@ -48,7 +50,11 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self { node_id: "lexecon-node".into(), default_token_ttl: 300, max_token_ttl: 3600 }
+        Self {
+            node_id: "lexecon-node".into(),
+            default_token_ttl: 300,
+            max_token_ttl: 3600,
+        }
     }
 }
 
@@ -96,7 +102,10 @@ impl fmt::Display for EngineError {
             Self::Signer(e) => write!(f, "{e}"),
             Self::Random(e) => write!(f, "{e}"),
             Self::Ledger(why) => write!(f, "ledger inconsistent: {why}"),
-            Self::BatchTooLarge(n) => write!(f, "batch of {n} requests is larger than the limit of {MAX_BATCH}"),
+            Self::BatchTooLarge(n) => write!(
+                f,
+                "batch of {n} requests is larger than the limit of {MAX_BATCH}"
+            ),
         }
     }
 }
@@ -273,20 +282,21 @@ impl Engine {
     pub fn prepare_policy(&mut self, policy: Policy) -> Result<Pending<PolicyLoaded>, EngineError> {
         let counts = policy.counts();
         let mut loaded = loaded_summary(&policy, counts);
-        if let (Some(active), Some((index, hash))) = (&self.policy, &self.policy_entry) {
-            if active.hash == policy.hash {
-                loaded.ledger_index = *index;
-                loaded.ledger_entry_hash = hash.clone();
-                return Ok(Pending {
-                    records: Vec::new(),
-                    output: loaded,
-                    head_after: (self.len, self.head_hash.clone()),
-                    counted: Vec::new(),
-                    policy: None,
-                });
-            }
+        if let (Some(active), Some((index, hash))) = (&self.policy, &self.policy_entry)
+            && active.hash == policy.hash
+        {
+            loaded.ledger_index = *index;
+            loaded.ledger_entry_hash = hash.clone();
+            return Ok(Pending {
+                records: Vec::new(),
+                output: loaded,
+                head_after: (self.len, self.head_hash.clone()),
+                counted: Vec::new(),
+                policy: None,
+            });
         }
-        let doc: Value = serde_json::from_slice(&policy.canonical).map_err(|e| EngineError::Ledger(e.to_string()))?;
+        let doc: Value = serde_json::from_slice(&policy.canonical)
+            .map_err(|e| EngineError::Ledger(e.to_string()))?;
         let payload = json!({
             "node_id": self.config.node_id,
             "policy_hash": policy.hash,
@@ -297,7 +307,13 @@ impl Engine {
             "policy": doc,
         });
         let now = self.clock.now_ms();
-        let record = ledger::build_entry_value(self.len, &self.head_hash, &format_rfc3339_ms(now), EntryKind::PolicyLoad, &payload);
+        let record = ledger::build_entry_value(
+            self.len,
+            &self.head_hash,
+            &format_rfc3339_ms(now),
+            EntryKind::PolicyLoad,
+            &payload,
+        );
         loaded.ledger_index = record.index;
         loaded.ledger_entry_hash = record.entry_hash.clone();
         loaded.recorded = true;
@@ -355,13 +371,18 @@ impl Engine {
         self.last_now_ms = self.last_now_ms.max(now);
         let timestamp = format_rfc3339_ms(now);
         let eval = evaluate(self.policy.as_deref(), req, now, &self.rates);
-        let policy_hash = self.policy.as_ref().map_or(NO_POLICY.to_string(), |p| p.hash.clone());
+        let policy_hash = self
+            .policy
+            .as_ref()
+            .map_or(NO_POLICY.to_string(), |p| p.hash.clone());
         let allowed = eval.verdict == Verdict::Permit;
         // All of this decision's random bytes in one call (one syscall),
         // consumed in a fixed order: request id, decision id, token id.
         let mut ids = [0u8; 40];
-        let needed = if req.request_id.is_none() { 8 } else { 0 } + 16 + if allowed { 16 } else { 0 };
-        self.random.fill(ids.get_mut(..needed).unwrap_or_default())?;
+        let needed =
+            if req.request_id.is_none() { 8 } else { 0 } + 16 + if allowed { 16 } else { 0 };
+        self.random
+            .fill(ids.get_mut(..needed).unwrap_or_default())?;
         let mut ids = ids.get(..needed).unwrap_or_default();
         let mut take = |n: usize| {
             let (head, rest) = ids.split_at(n.min(ids.len()));
@@ -374,16 +395,24 @@ impl Engine {
         };
         let decision_id = format!("dec_{}", take(16));
         let token_times = if allowed {
-            let ttl = req.token_ttl.unwrap_or(self.config.default_token_ttl).clamp(1, self.config.max_token_ttl.max(1));
+            let ttl = req
+                .token_ttl
+                .unwrap_or(self.config.default_token_ttl)
+                .clamp(1, self.config.max_token_ttl.max(1));
             let issued_at = now / 1000;
             Some((format!("tok_{}", take(16)), issued_at, issued_at + ttl))
         } else {
             None
         };
 
-        let counted: Vec<RateHit> = if allowed { eval.rate_hits.clone() } else { Vec::new() };
+        let counted: Vec<RateHit> = if allowed {
+            eval.rate_hits.clone()
+        } else {
+            Vec::new()
+        };
         let context = serde_json::value::RawValue::from_string(
-            String::from_utf8(crate::canonical::to_vec_object(&req.context)).map_err(|e| EngineError::Ledger(e.to_string()))?,
+            String::from_utf8(crate::canonical::to_vec_object(&req.context))
+                .map_err(|e| EngineError::Ledger(e.to_string()))?,
         )
         .map_err(|e| EngineError::Ledger(e.to_string()))?;
         let record = DecisionRecord {
@@ -405,15 +434,18 @@ impl Engine {
             resolved: &eval.resolved,
             risk_level: req.risk_level,
             timestamp: &timestamp,
-            token: token_times.as_ref().map(|(token_id, issued_at, expires_at)| TokenRef {
-                expires_at: *expires_at,
-                issued_at: *issued_at,
-                token_id,
-            }),
+            token: token_times
+                .as_ref()
+                .map(|(token_id, issued_at, expires_at)| TokenRef {
+                    expires_at: *expires_at,
+                    issued_at: *issued_at,
+                    token_id,
+                }),
             tool: &req.tool,
             user_intent: &req.user_intent,
         };
-        let record_bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Ledger(e.to_string()))?;
+        let record_bytes =
+            serde_json::to_vec(&record).map_err(|e| EngineError::Ledger(e.to_string()))?;
         let decision_hash = hash::sha256_hex(&record_bytes);
 
         // One signature per decision: a permit's token claims carry the
@@ -432,8 +464,12 @@ impl Engine {
                     token_id,
                     tool: req.tool.clone(),
                 };
-                let canonical_claims = claims.canonical().map_err(|e| EngineError::Ledger(e.to_string()))?;
-                let sig = self.signer.sign(&capability::signing_message(&canonical_claims))?;
+                let canonical_claims = claims
+                    .canonical()
+                    .map_err(|e| EngineError::Ledger(e.to_string()))?;
+                let sig = self
+                    .signer
+                    .sign(&capability::signing_message(&canonical_claims))?;
                 let token = capability::encode(&canonical_claims, &sig);
                 (sig, Some(CapabilityToken { claims, token }))
             }
@@ -510,7 +546,8 @@ impl Engine {
     /// # Errors
     /// [`EngineError::Ledger`] when the entry does not continue the chain.
     pub fn observe(&mut self, bytes: &[u8]) -> Result<(), EngineError> {
-        let entry = Entry::parse(bytes).map_err(|e| EngineError::Ledger(format!("entry {}: {e}", self.len)))?;
+        let entry = Entry::parse(bytes)
+            .map_err(|e| EngineError::Ledger(format!("entry {}: {e}", self.len)))?;
         if entry.index != self.len || entry.prev_hash != self.head_hash {
             return Err(EngineError::Ledger(format!(
                 "entry {} does not continue the chain at {} (head {}): the ledger was forked or altered",
@@ -518,7 +555,8 @@ impl Engine {
             )));
         }
         let mut v = ChainVerifier::resume(self.len, &self.head_hash);
-        v.push(bytes).map_err(|f| EngineError::Ledger(f.to_string()))?;
+        v.push(bytes)
+            .map_err(|f| EngineError::Ledger(f.to_string()))?;
         self.apply(&entry)?;
         self.len += 1;
         self.head_hash = entry.entry_hash;
@@ -528,15 +566,26 @@ impl Engine {
     fn apply(&mut self, entry: &Entry) -> Result<(), EngineError> {
         match entry.kind {
             EntryKind::PolicyLoad => {
-                let doc = entry.payload.get("policy").ok_or_else(|| EngineError::Ledger(format!("entry {}: policy_load without policy", entry.index)))?;
-                let policy = Policy::from_value(doc).map_err(|e| EngineError::Ledger(format!("entry {}: stored policy does not load: {e}", entry.index)))?;
+                let doc = entry.payload.get("policy").ok_or_else(|| {
+                    EngineError::Ledger(format!(
+                        "entry {}: policy_load without policy",
+                        entry.index
+                    ))
+                })?;
+                let policy = Policy::from_value(doc).map_err(|e| {
+                    EngineError::Ledger(format!(
+                        "entry {}: stored policy does not load: {e}",
+                        entry.index
+                    ))
+                })?;
                 self.policy = Some(Arc::new(policy));
                 self.policy_entry = Some((entry.index, entry.entry_hash.clone()));
             }
             EntryKind::Decision => {
                 let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
                 if let Some(hits) = entry.payload.pointer("/record/rate_limits") {
-                    let hits: Vec<RateHit> = serde_json::from_value(hits.clone()).unwrap_or_default();
+                    let hits: Vec<RateHit> =
+                        serde_json::from_value(hits.clone()).unwrap_or_default();
                     for hit in &hits {
                         self.rates.record(hit, at);
                     }
@@ -572,7 +621,13 @@ fn loaded_summary(policy: &Policy, counts: PolicyCounts) -> PolicyLoaded {
 }
 
 fn max_window(policy: &Policy) -> u64 {
-    policy.constraints().iter().filter_map(|c| c.rate_limit).map(|r| r.window_ms).max().unwrap_or(0)
+    policy
+        .constraints()
+        .iter()
+        .filter_map(|c| c.rate_limit)
+        .map(|r| r.window_ms)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` back to Unix milliseconds.
@@ -639,7 +694,9 @@ pub struct Governor<S> {
 
 impl<S> fmt::Debug for Governor<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Governor").field("engine", &self.engine).finish_non_exhaustive()
+        f.debug_struct("Governor")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
     }
 }
 
@@ -710,11 +767,17 @@ impl<S: Storage> Governor<S> {
     /// # Errors
     /// As [`Governor::decide`], for the batch as a whole; invalid requests
     /// get an `Err` in their own slot.
-    pub fn decide_batch(&mut self, requests: &[DecisionRequest]) -> Result<Vec<Result<Decision, RequestError>>, EngineError> {
+    pub fn decide_batch(
+        &mut self,
+        requests: &[DecisionRequest],
+    ) -> Result<Vec<Result<Decision, RequestError>>, EngineError> {
         self.run(|engine| engine.prepare_decisions(requests))
     }
 
-    fn run<T>(&mut self, mut prepare: impl FnMut(&mut Engine) -> Result<Pending<T>, EngineError>) -> Result<T, EngineError> {
+    fn run<T>(
+        &mut self,
+        mut prepare: impl FnMut(&mut Engine) -> Result<Pending<T>, EngineError>,
+    ) -> Result<T, EngineError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let pending = prepare(&mut self.engine)?;
             if pending.records.is_empty() {
@@ -747,7 +810,9 @@ impl<S: Storage> Governor<S> {
             let start = self.engine.len();
             let chunk = self.storage.get_range(start, len.min(start + SCAN_CHUNK))?;
             if chunk.is_empty() {
-                return Err(EngineError::Ledger(format!("entry {start} is missing from storage")));
+                return Err(EngineError::Ledger(format!(
+                    "entry {start} is missing from storage"
+                )));
             }
             for bytes in chunk {
                 self.engine.observe(&bytes)?;
@@ -770,7 +835,9 @@ impl<S: Storage> Governor<S> {
     /// Storage errors; [`EngineError::Ledger`] if the bytes do not parse.
     pub fn entry(&mut self, index: u64) -> Result<Option<Entry>, EngineError> {
         match self.storage.get(index)? {
-            Some(bytes) => Entry::parse(&bytes).map(Some).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}"))),
+            Some(bytes) => Entry::parse(&bytes)
+                .map(Some)
+                .map_err(|e| EngineError::Ledger(format!("entry {index}: {e}"))),
             None => Ok(None),
         }
     }
@@ -800,7 +867,10 @@ impl<S: Storage> Governor<S> {
 ///
 /// # Errors
 /// [`EngineError::Storage`] when storage is unavailable.
-pub fn verify_storage<S: Storage + ?Sized>(storage: &mut S, mut progress: impl FnMut(u64)) -> Result<VerifyReport, EngineError> {
+pub fn verify_storage<S: Storage + ?Sized>(
+    storage: &mut S,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport, EngineError> {
     let len = storage.len()?;
     let mut v = ChainVerifier::new();
     while v.next_index() < len {
@@ -815,13 +885,21 @@ pub fn verify_storage<S: Storage + ?Sized>(storage: &mut S, mut progress: impl F
                         return Ok(v.report(Some(f)));
                     }
                 }
-                let failure = VerifyFailure { index, kind: FailureKind::Malformed, message: format!("storage reports damage: {detail}") };
+                let failure = VerifyFailure {
+                    index,
+                    kind: FailureKind::Malformed,
+                    message: format!("storage reports damage: {detail}"),
+                };
                 return Ok(v.report(Some(failure)));
             }
             Err(e) => return Err(e.into()),
         };
         if chunk.is_empty() {
-            let failure = VerifyFailure { index: start, kind: FailureKind::Missing, message: "entry is missing from storage".into() };
+            let failure = VerifyFailure {
+                index: start,
+                kind: FailureKind::Missing,
+                message: "entry is missing from storage".into(),
+            };
             return Ok(v.report(Some(failure)));
         }
         for bytes in chunk {
@@ -845,26 +923,35 @@ fn restore<S: Storage>(engine: &mut Engine, storage: &mut S, len: u64) -> Result
         let start = end.saturating_sub(SCAN_CHUNK);
         let chunk = storage.get_range(start, end)?;
         if chunk.len() as u64 != end - start {
-            return Err(EngineError::Ledger(format!("entries {start}..{end} could not all be read")));
+            return Err(EngineError::Ledger(format!(
+                "entries {start}..{end} could not all be read"
+            )));
         }
         for (offset, bytes) in chunk.iter().enumerate().rev() {
             let index = start + offset as u64;
-            let entry = Entry::parse(bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
+            let entry = Entry::parse(bytes)
+                .map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
             if entry.index != index {
-                return Err(EngineError::Ledger(format!("entry at {index} says index {}; run `lexecon ledger verify`", entry.index)));
+                return Err(EngineError::Ledger(format!(
+                    "entry at {index} says index {}; run `lexecon ledger verify`",
+                    entry.index
+                )));
             }
             if head.is_none() {
                 head = Some((index, entry.entry_hash.clone()));
             }
             let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
-            if let Some(h) = horizon {
-                if at.saturating_add(h) < now {
-                    break 'scan;
-                }
+            if let Some(h) = horizon
+                && at.saturating_add(h) < now
+            {
+                break 'scan;
             }
             match entry.kind {
                 EntryKind::PolicyLoad if policy.is_none() => {
-                    let doc = entry.payload.get("policy").and_then(|doc| Policy::from_value(doc).ok());
+                    let doc = entry
+                        .payload
+                        .get("policy")
+                        .and_then(|doc| Policy::from_value(doc).ok());
                     horizon = Some(doc.map_or(0, |p| max_window(&p)));
                     policy = Some(entry);
                 }

@@ -8,8 +8,11 @@ pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        for nibble in [b >> 4, b & 0xf] {
+            s.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
     }
     s
 }
@@ -54,7 +57,10 @@ mod tests {
     fn hex_round_trips() {
         let h = sha256(b"abc");
         let s = hex(&h);
-        assert_eq!(s, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            s,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(parse_hash_hex(&s), Some(h));
         assert_eq!(parse_hash_hex(&s.to_uppercase()), None);
         assert_eq!(parse_hash_hex("ab"), None);

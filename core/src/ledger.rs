@@ -81,7 +81,13 @@ impl Entry {
 ///
 /// The body is assembled by concatenation: its keys are fixed and sorted,
 /// and `kind`, `prev_hash` and `timestamp` never need escaping.
-pub fn build_entry(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind, canonical_payload: &[u8]) -> EntryRecord {
+pub fn build_entry(
+    index: u64,
+    prev_hash: &str,
+    timestamp: &str,
+    kind: EntryKind,
+    canonical_payload: &[u8],
+) -> EntryRecord {
     let mut body = Vec::with_capacity(canonical_payload.len() + 160);
     body.extend_from_slice(b"{\"index\":");
     body.extend_from_slice(index.to_string().as_bytes());
@@ -100,12 +106,29 @@ pub fn build_entry(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind
     bytes.extend_from_slice(entry_hash.as_bytes());
     bytes.extend_from_slice(b"\",");
     bytes.extend_from_slice(body.get(1..).unwrap_or_default());
-    EntryRecord { index, entry_hash, prev_hash: prev_hash.to_string(), bytes }
+    EntryRecord {
+        index,
+        entry_hash,
+        prev_hash: prev_hash.to_string(),
+        bytes,
+    }
 }
 
 /// [`build_entry`] for a payload given as a JSON value.
-pub fn build_entry_value(index: u64, prev_hash: &str, timestamp: &str, kind: EntryKind, payload: &Value) -> EntryRecord {
-    build_entry(index, prev_hash, timestamp, kind, &canonical::to_vec(payload))
+pub fn build_entry_value(
+    index: u64,
+    prev_hash: &str,
+    timestamp: &str,
+    kind: EntryKind,
+    payload: &Value,
+) -> EntryRecord {
+    build_entry(
+        index,
+        prev_hash,
+        timestamp,
+        kind,
+        &canonical::to_vec(payload),
+    )
 }
 
 /// Why the chain is broken at an entry.
@@ -169,7 +192,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { next_index: 0, prev_hash: GENESIS_HASH.to_string() }
+        Self {
+            next_index: 0,
+            prev_hash: GENESIS_HASH.to_string(),
+        }
     }
 }
 
@@ -181,7 +207,10 @@ impl ChainVerifier {
 
     /// A verifier that continues after entry `len - 1`, whose hash is `head_hash`.
     pub fn resume(len: u64, head_hash: &str) -> Self {
-        Self { next_index: len, prev_hash: head_hash.to_string() }
+        Self {
+            next_index: len,
+            prev_hash: head_hash.to_string(),
+        }
     }
 
     /// Index of the next entry expected.
@@ -200,23 +229,48 @@ impl ChainVerifier {
     /// The [`VerifyFailure`] for this entry; the verifier does not advance.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), VerifyFailure> {
         let index = self.next_index;
-        let fail = |kind, message: String| VerifyFailure { index, kind, message };
-        let parts = split(bytes).ok_or_else(|| fail(FailureKind::Malformed, "not a canonical ledger entry".into()))?;
-        let computed: [u8; 32] = Sha256::new().chain_update(b"{").chain_update(parts.body).finalize().into();
+        let fail = |kind, message: String| VerifyFailure {
+            index,
+            kind,
+            message,
+        };
+        let parts = split(bytes).ok_or_else(|| {
+            fail(
+                FailureKind::Malformed,
+                "not a canonical ledger entry".into(),
+            )
+        })?;
+        let computed: [u8; 32] = Sha256::new()
+            .chain_update(b"{")
+            .chain_update(parts.body)
+            .finalize()
+            .into();
         if computed != parts.entry_hash {
-            return Err(fail(FailureKind::HashMismatch, "content does not match its entry_hash: the entry was altered".into()));
+            return Err(fail(
+                FailureKind::HashMismatch,
+                "content does not match its entry_hash: the entry was altered".into(),
+            ));
         }
         if parts.index != index {
             return Err(fail(
                 FailureKind::IndexMismatch,
-                format!("found entry {} at position {index}: entries were removed or reordered", parts.index),
+                format!(
+                    "found entry {} at position {index}: entries were removed or reordered",
+                    parts.index
+                ),
             ));
         }
         if parts.prev_hash != self.prev_hash.as_bytes() {
             let (kind, message) = if index == 0 {
-                (FailureKind::BadGenesis, "entry 0 does not link to the genesis hash".to_string())
+                (
+                    FailureKind::BadGenesis,
+                    "entry 0 does not link to the genesis hash".to_string(),
+                )
             } else {
-                (FailureKind::BrokenLink, format!("prev_hash does not match the hash of entry {}", index - 1))
+                (
+                    FailureKind::BrokenLink,
+                    format!("prev_hash does not match the hash of entry {}", index - 1),
+                )
             };
             return Err(fail(kind, message));
         }
@@ -269,10 +323,18 @@ fn split(bytes: &[u8]) -> Option<Parts<'_>> {
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
     let index: u64 = std::str::from_utf8(digits.get(..end)?).ok()?.parse().ok()?;
     let suffix = bytes.get(bytes.len() - SUFFIX_LEN..)?;
-    if !suffix.starts_with(b",\"prev_hash\":\"") || suffix.get(78..93)? != b"\",\"timestamp\":\"" || !suffix.ends_with(b"\"}") {
+    if !suffix.starts_with(b",\"prev_hash\":\"")
+        || suffix.get(78..93)? != b"\",\"timestamp\":\""
+        || !suffix.ends_with(b"\"}")
+    {
         return None;
     }
-    Some(Parts { entry_hash, index, body, prev_hash: suffix.get(14..78)? })
+    Some(Parts {
+        entry_hash,
+        index,
+        body,
+        prev_hash: suffix.get(14..78)?,
+    })
 }
 
 #[cfg(test)]
@@ -284,7 +346,13 @@ mod tests {
         let mut prev = GENESIS_HASH.to_string();
         let mut out = Vec::new();
         for i in 0..n {
-            let rec = build_entry_value(i, &prev, "2026-11-24T13:08:01.123Z", EntryKind::Decision, &json!({"i": i, "s": "x\"y"}));
+            let rec = build_entry_value(
+                i,
+                &prev,
+                "2026-11-24T13:08:01.123Z",
+                EntryKind::Decision,
+                &json!({"i": i, "s": "x\"y"}),
+            );
             prev = rec.entry_hash.clone();
             out.push(rec.bytes);
         }
@@ -298,13 +366,22 @@ mod tests {
 
     #[test]
     fn stored_bytes_are_canonical_and_hash_matches_definition() {
-        let rec = build_entry_value(0, GENESIS_HASH, "2026-11-24T13:08:01.123Z", EntryKind::PolicyLoad, &json!({"b": 1, "a": 2}));
+        let rec = build_entry_value(
+            0,
+            GENESIS_HASH,
+            "2026-11-24T13:08:01.123Z",
+            EntryKind::PolicyLoad,
+            &json!({"b": 1, "a": 2}),
+        );
         let entry = Entry::parse(&rec.bytes).unwrap();
         let parsed: Value = serde_json::from_slice(&rec.bytes).unwrap();
         assert_eq!(canonical::to_vec(&parsed), rec.bytes);
         let mut without = parsed.as_object().unwrap().clone();
         without.remove("entry_hash");
-        assert_eq!(hash::sha256_hex(&canonical::to_vec(&Value::Object(without))), entry.entry_hash);
+        assert_eq!(
+            hash::sha256_hex(&canonical::to_vec(&Value::Object(without))),
+            entry.entry_hash
+        );
         assert_eq!(entry.entry_hash, rec.entry_hash);
         assert_eq!(entry.payload, json!({"a": 2, "b": 1}));
     }
@@ -324,12 +401,18 @@ mod tests {
         let pos = altered[2].len() - 140;
         altered[2][pos] ^= 1;
         let r = verify_chain(altered.iter().map(Vec::as_slice));
-        assert_eq!((r.first_invalid, r.failure.unwrap().kind), (Some(2), FailureKind::HashMismatch));
+        assert_eq!(
+            (r.first_invalid, r.failure.unwrap().kind),
+            (Some(2), FailureKind::HashMismatch)
+        );
 
         let mut removed = c.clone();
         removed.remove(3);
         let r = verify_chain(removed.iter().map(Vec::as_slice));
-        assert_eq!((r.first_invalid, r.failure.unwrap().kind), (Some(3), FailureKind::IndexMismatch));
+        assert_eq!(
+            (r.first_invalid, r.failure.unwrap().kind),
+            (Some(3), FailureKind::IndexMismatch)
+        );
 
         let mut swapped = c.clone();
         swapped.swap(1, 2);
@@ -346,10 +429,19 @@ mod tests {
         // Rewrite entry 1 with a fresh, self-consistent hash: entry 2 no longer links.
         let c = chain(3);
         let e1 = Entry::parse(&c[1]).unwrap();
-        let forged = build_entry_value(1, &e1.prev_hash, &e1.timestamp, EntryKind::Decision, &json!({"i": 999}));
+        let forged = build_entry_value(
+            1,
+            &e1.prev_hash,
+            &e1.timestamp,
+            EntryKind::Decision,
+            &json!({"i": 999}),
+        );
         let mut t = c.clone();
         t[1] = forged.bytes;
         let r = verify_chain(t.iter().map(Vec::as_slice));
-        assert_eq!((r.first_invalid, r.failure.unwrap().kind), (Some(2), FailureKind::BrokenLink));
+        assert_eq!(
+            (r.first_invalid, r.failure.unwrap().kind),
+            (Some(2), FailureKind::BrokenLink)
+        );
     }
 }

@@ -277,7 +277,9 @@ impl RelationCondition {
     pub fn holds(&self, context: &serde_json::Map<String, Value>) -> bool {
         match self {
             Self::Flag(key) => context.get(key) == Some(&Value::Bool(true)),
-            Self::Equals(key, want) => context.get(key).and_then(Value::as_str) == Some(want.as_str()),
+            Self::Equals(key, want) => {
+                context.get(key).and_then(Value::as_str) == Some(want.as_str())
+            }
         }
     }
 }
@@ -381,7 +383,8 @@ impl Policy {
             });
         }
         let mut de = serde_json::Deserializer::from_str(text);
-        let doc: PolicyDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| serde_error(&e))?;
+        let doc: PolicyDoc =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| serde_error(&e))?;
         de.end().map_err(|e| PolicyError {
             path: "policy".into(),
             message: "unexpected characters after the policy object".into(),
@@ -442,12 +445,25 @@ impl Policy {
 
     /// Indexes (into [`Policy::relations`]) of the relations whose subject,
     /// action and object match, in policy order. Conditions are not checked.
-    pub fn candidates(&self, actor: Option<usize>, action: Option<usize>, data_classes: &[usize]) -> Vec<usize> {
+    pub fn candidates(
+        &self,
+        actor: Option<usize>,
+        action: Option<usize>,
+        data_classes: &[usize],
+    ) -> Vec<usize> {
         let mut found: Vec<u32> = Vec::new();
         let subjects = [actor.map(|a| a as u32), None];
         let actions = [action.map(|a| a as u32), None];
-        let subjects = if actor.is_some() { &subjects[..] } else { &subjects[1..] };
-        let actions = if action.is_some() { &actions[..] } else { &actions[1..] };
+        let subjects = if actor.is_some() {
+            &subjects[..]
+        } else {
+            &subjects[1..]
+        };
+        let actions = if action.is_some() {
+            &actions[..]
+        } else {
+            &actions[1..]
+        };
         for s in subjects {
             for a in actions {
                 if let Some(v) = self.index.get(&(*s, *a, None)) {
@@ -469,7 +485,11 @@ impl Policy {
 fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError {
     let inner = e.inner();
     let path = e.path().to_string();
-    let path = if path == "." || path.is_empty() { "policy".to_string() } else { path };
+    let path = if path == "." || path.is_empty() {
+        "policy".to_string()
+    } else {
+        path
+    };
     let mut message = inner.to_string();
     let suffix = format!(" at line {} column {}", inner.line(), inner.column());
     if let Some(stripped) = message.strip_suffix(&suffix) {
@@ -489,8 +509,17 @@ fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError
         };
         message = format!("unknown {noun} {rest}");
     }
-    let (line, column) = if inner.line() == 0 { (None, None) } else { (Some(inner.line()), Some(inner.column())) };
-    PolicyError { path, message, line, column }
+    let (line, column) = if inner.line() == 0 {
+        (None, None)
+    } else {
+        (Some(inner.line()), Some(inner.column()))
+    };
+    PolicyError {
+        path,
+        message,
+        line,
+        column,
+    }
 }
 
 // ----- building -----
@@ -503,16 +532,30 @@ struct Builder<'t> {
 
 impl<'t> Builder<'t> {
     fn new(text: &'t str) -> Self {
-        Self { text, terms: Vec::new(), lookup: HashMap::new() }
+        Self {
+            text,
+            terms: Vec::new(),
+            lookup: HashMap::new(),
+        }
     }
 
     fn error(&self, path: &str, message: impl Into<String>) -> PolicyError {
-        let (line, column) = locate(self.text, path).map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        PolicyError { path: path.to_string(), message: message.into(), line, column }
+        let (line, column) =
+            locate(self.text, path).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        PolicyError {
+            path: path.to_string(),
+            message: message.into(),
+            line,
+            column,
+        }
     }
 
     fn build(mut self, doc: PolicyDoc, value: &Value) -> Result<Policy, PolicyError> {
-        for (what, n) in [("terms", doc.terms.as_ref().map_or(0, Vec::len)), ("relations", doc.relations.len()), ("constraints", doc.constraints.len())] {
+        for (what, n) in [
+            ("terms", doc.terms.as_ref().map_or(0, Vec::len)),
+            ("relations", doc.relations.len()),
+            ("constraints", doc.constraints.len()),
+        ] {
             if n > MAX_ITEMS {
                 return Err(self.error(what, format!("more than {MAX_ITEMS} entries")));
             }
@@ -530,7 +573,10 @@ impl<'t> Builder<'t> {
             let at = format!("relations[{i}]");
             let id = r.id.clone().unwrap_or_else(|| at.clone());
             if let Some(prev) = ids.insert(id.clone(), i) {
-                return Err(self.error(&format!("{at}.id"), format!("duplicate relation id `{id}` (also relations[{prev}])")));
+                return Err(self.error(
+                    &format!("{at}.id"),
+                    format!("duplicate relation id `{id}` (also relations[{prev}])"),
+                ));
             }
             let subject = self.reference(&format!("{at}.subject"), &r.subject, TermKind::Actor)?;
             let action = self.reference(&format!("{at}.action"), &r.action, TermKind::Action)?;
@@ -543,10 +589,22 @@ impl<'t> Builder<'t> {
                 conditions.push(self.relation_condition(&format!("{at}.conditions[{j}]"), c)?);
             }
             index
-                .entry((subject.map(|s| s as u32), action.map(|a| a as u32), object.map(|o| o as u32)))
+                .entry((
+                    subject.map(|s| s as u32),
+                    action.map(|a| a as u32),
+                    object.map(|o| o as u32),
+                ))
                 .or_default()
                 .push(i as u32);
-            relations.push(Relation { id, kind: r.kind, subject, action, object, conditions, description: r.description });
+            relations.push(Relation {
+                id,
+                kind: r.kind,
+                subject,
+                action,
+                object,
+                conditions,
+                description: r.description,
+            });
         }
 
         let mut constraints = Vec::with_capacity(doc.constraints.len());
@@ -554,28 +612,57 @@ impl<'t> Builder<'t> {
         for (i, c) in doc.constraints.into_iter().enumerate() {
             let at = format!("constraints[{i}]");
             if let Some(prev) = names.insert(c.name.clone(), i) {
-                return Err(self.error(&format!("{at}.name"), format!("duplicate constraint name `{}` (also constraints[{prev}])", c.name)));
+                return Err(self.error(
+                    &format!("{at}.name"),
+                    format!(
+                        "duplicate constraint name `{}` (also constraints[{prev}])",
+                        c.name
+                    ),
+                ));
             }
-            let condition = Condition::parse(&c.condition).map_err(|e| self.condition_error(&format!("{at}.condition"), &c.name, &e))?;
+            let condition = Condition::parse(&c.condition)
+                .map_err(|e| self.condition_error(&format!("{at}.condition"), &c.name, &e))?;
             let rate_limit = match (c.action, c.parameters) {
                 (ConstraintAction::RateLimit, Some(p)) => {
                     if p.max_calls == 0 || p.window_seconds == 0 {
-                        return Err(self.error(&format!("{at}.parameters"), "`max_calls` and `window_seconds` must be at least 1"));
+                        return Err(self.error(
+                            &format!("{at}.parameters"),
+                            "`max_calls` and `window_seconds` must be at least 1",
+                        ));
                     }
-                    Some(RateLimit { max_calls: p.max_calls, window_ms: p.window_seconds.saturating_mul(1000), per: p.per })
+                    Some(RateLimit {
+                        max_calls: p.max_calls,
+                        window_ms: p.window_seconds.saturating_mul(1000),
+                        per: p.per,
+                    })
                 }
                 (ConstraintAction::RateLimit, None) => {
                     return Err(self.error(&at, "a `rate_limit` constraint needs `parameters` with `max_calls` and `window_seconds`"));
                 }
                 (_, Some(_)) => {
-                    return Err(self.error(&format!("{at}.parameters"), "only `rate_limit` constraints take `parameters`"));
+                    return Err(self.error(
+                        &format!("{at}.parameters"),
+                        "only `rate_limit` constraints take `parameters`",
+                    ));
                 }
                 (_, None) => None,
             };
-            if c.else_action.is_some() && !matches!(c.action, ConstraintAction::Allow | ConstraintAction::Deny) {
-                return Err(self.error(&format!("{at}.else_action"), "only `allow` and `deny` constraints take `else_action`"));
+            if c.else_action.is_some()
+                && !matches!(c.action, ConstraintAction::Allow | ConstraintAction::Deny)
+            {
+                return Err(self.error(
+                    &format!("{at}.else_action"),
+                    "only `allow` and `deny` constraints take `else_action`",
+                ));
             }
-            constraints.push(Constraint { name: c.name, condition, action: c.action, rate_limit, else_action: c.else_action, description: c.description });
+            constraints.push(Constraint {
+                name: c.name,
+                condition,
+                action: c.action,
+                rate_limit,
+                else_action: c.else_action,
+                description: c.description,
+            });
         }
 
         let canonical = canonical::to_vec(value);
@@ -598,11 +685,15 @@ impl<'t> Builder<'t> {
     fn add_term(&mut self, path: &str, term: Term) -> Result<usize, PolicyError> {
         let at = self.terms.len();
         for key in [&term.id, &term.name] {
-            if let Some(&other) = self.lookup.get(&(term.kind, key.clone())) {
-                if other != at {
-                    let prev = self.terms.get(other).map(|t| t.id.clone()).unwrap_or_default();
-                    return Err(self.error(path, format!("`{key}` already names term `{prev}`; term ids and names must be unique within a type")));
-                }
+            if let Some(&other) = self.lookup.get(&(term.kind, key.clone()))
+                && other != at
+            {
+                let prev = self
+                    .terms
+                    .get(other)
+                    .map(|t| t.id.clone())
+                    .unwrap_or_default();
+                return Err(self.error(path, format!("`{key}` already names term `{prev}`; term ids and names must be unique within a type")));
             }
             self.lookup.insert((term.kind, key.clone()), at);
         }
@@ -614,25 +705,54 @@ impl<'t> Builder<'t> {
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (i, t) in terms.iter().enumerate() {
             if let Some(prev) = ids.insert(t.id.clone(), i) {
-                return Err(self.error(&format!("terms[{i}].id"), format!("duplicate term id `{}` (also terms[{prev}])", t.id)));
+                return Err(self.error(
+                    &format!("terms[{i}].id"),
+                    format!("duplicate term id `{}` (also terms[{prev}])", t.id),
+                ));
             }
             if t.id.is_empty() || t.id == "*" {
-                return Err(self.error(&format!("terms[{i}].id"), "a term id must be a non-empty string other than `*`"));
+                return Err(self.error(
+                    &format!("terms[{i}].id"),
+                    "a term id must be a non-empty string other than `*`",
+                ));
             }
         }
         for (i, t) in terms.iter().enumerate() {
             let at = format!("terms[{i}]");
             if t.kind != TermKind::Tool && t.action.is_some() {
-                return Err(self.error(&format!("{at}.action"), "only `tool` terms map to an action"));
+                return Err(self.error(
+                    &format!("{at}.action"),
+                    "only `tool` terms map to an action",
+                ));
             }
             if t.kind != TermKind::Tool && t.data_classes.is_some() {
-                return Err(self.error(&format!("{at}.data_classes"), "only `tool` terms map to data classes"));
+                return Err(self.error(
+                    &format!("{at}.data_classes"),
+                    "only `tool` terms map to data classes",
+                ));
             }
             if t.kind == TermKind::Tool && t.action.is_none() {
-                return Err(self.error(&at, "a `tool` term needs `action`: the action the tool performs"));
+                return Err(self.error(
+                    &at,
+                    "a `tool` term needs `action`: the action the tool performs",
+                ));
             }
-            let name = t.name.clone().unwrap_or_else(|| default_name(&t.id).to_string());
-            self.add_term(&at, Term { id: t.id.clone(), name, kind: t.kind, description: t.description.clone(), sensitivity: t.sensitivity, tool_action: None, tool_data_classes: Vec::new() })?;
+            let name = t
+                .name
+                .clone()
+                .unwrap_or_else(|| default_name(&t.id).to_string());
+            self.add_term(
+                &at,
+                Term {
+                    id: t.id.clone(),
+                    name,
+                    kind: t.kind,
+                    description: t.description.clone(),
+                    sensitivity: t.sensitivity,
+                    tool_action: None,
+                    tool_data_classes: Vec::new(),
+                },
+            )?;
         }
         // Tool mappings refer to other terms, so resolve them once all exist.
         for (i, t) in terms.iter().enumerate() {
@@ -646,7 +766,11 @@ impl<'t> Builder<'t> {
             };
             let mut classes = Vec::new();
             for (j, c) in t.data_classes.iter().flatten().enumerate() {
-                if let Some(c) = self.reference_exact(&format!("{at}.data_classes[{j}]"), c, TermKind::DataClass)? {
+                if let Some(c) = self.reference_exact(
+                    &format!("{at}.data_classes[{j}]"),
+                    c,
+                    TermKind::DataClass,
+                )? {
                     classes.push(c);
                 }
             }
@@ -662,7 +786,11 @@ impl<'t> Builder<'t> {
     /// A policy without `terms` declares its terms by using them.
     fn imply_terms(&mut self, relations: &[RelationDoc]) {
         for r in relations {
-            let refs = [(Some(&r.subject), TermKind::Actor), (Some(&r.action), TermKind::Action), (r.object.as_ref(), TermKind::DataClass)];
+            let refs = [
+                (Some(&r.subject), TermKind::Actor),
+                (Some(&r.action), TermKind::Action),
+                (r.object.as_ref(), TermKind::DataClass),
+            ];
             for (key, kind) in refs {
                 let Some(key) = key else { continue };
                 if key == "*" || self.lookup.contains_key(&(kind, key.clone())) {
@@ -675,40 +803,75 @@ impl<'t> Builder<'t> {
                 let at = self.terms.len();
                 self.lookup.insert((kind, key.clone()), at);
                 self.lookup.insert((kind, name.clone()), at);
-                self.terms.push(Term { id: key.clone(), name, kind, description: None, sensitivity: None, tool_action: None, tool_data_classes: Vec::new() });
+                self.terms.push(Term {
+                    id: key.clone(),
+                    name,
+                    kind,
+                    description: None,
+                    sensitivity: None,
+                    tool_action: None,
+                    tool_data_classes: Vec::new(),
+                });
             }
         }
     }
 
     /// Resolves a relation's reference: `*`, or a term id or name of `kind`.
-    fn reference(&self, path: &str, key: &str, kind: TermKind) -> Result<Option<usize>, PolicyError> {
+    fn reference(
+        &self,
+        path: &str,
+        key: &str,
+        kind: TermKind,
+    ) -> Result<Option<usize>, PolicyError> {
         if key == "*" {
             return Ok(None);
         }
         self.reference_exact(path, key, kind)
     }
 
-    fn reference_exact(&self, path: &str, key: &str, kind: TermKind) -> Result<Option<usize>, PolicyError> {
+    fn reference_exact(
+        &self,
+        path: &str,
+        key: &str,
+        kind: TermKind,
+    ) -> Result<Option<usize>, PolicyError> {
         if let Some(&i) = self.lookup.get(&(kind, key.to_string())) {
             return Ok(Some(i));
         }
-        let other = [TermKind::Actor, TermKind::Action, TermKind::DataClass, TermKind::Tool]
-            .into_iter()
-            .find(|k| self.lookup.contains_key(&(*k, key.to_string())));
+        let other = [
+            TermKind::Actor,
+            TermKind::Action,
+            TermKind::DataClass,
+            TermKind::Tool,
+        ]
+        .into_iter()
+        .find(|k| self.lookup.contains_key(&(*k, key.to_string())));
         let message = match other {
             Some(k) => format!("`{key}` is {} term, expected {}", k.noun(), kind.noun()),
             None if key == "*" => format!("`*` is not allowed here, expected {}", kind.noun()),
-            None => format!("`{key}` is not a declared term; declare it in `terms` (expected {})", kind.noun()),
+            None => format!(
+                "`{key}` is not a declared term; declare it in `terms` (expected {})",
+                kind.noun()
+            ),
         };
         Err(self.error(path, message))
     }
 
     fn relation_condition(&self, path: &str, text: &str) -> Result<RelationCondition, PolicyError> {
-        let valid_key = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        let valid_key = |k: &str| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        };
         match text.split_once('=') {
-            Some((k, v)) if valid_key(k.trim()) && !v.trim().is_empty() => Ok(RelationCondition::Equals(k.trim().to_string(), v.trim().to_string())),
+            Some((k, v)) if valid_key(k.trim()) && !v.trim().is_empty() => Ok(
+                RelationCondition::Equals(k.trim().to_string(), v.trim().to_string()),
+            ),
             None if valid_key(text.trim()) => Ok(RelationCondition::Flag(text.trim().to_string())),
-            _ => Err(self.error(path, format!("condition `{text}` must be `KEY` (context.KEY is true) or `KEY=VALUE`"))),
+            _ => Err(self.error(
+                path,
+                format!("condition `{text}` must be `KEY` (context.KEY is true) or `KEY=VALUE`"),
+            )),
         }
     }
 
@@ -845,7 +1008,10 @@ fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
             }
         }
         _ => {
-            while b.get(i).is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace()) {
+            while b
+                .get(i)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+            {
                 i += 1;
             }
             Some(i)
@@ -874,9 +1040,15 @@ mod tests {
         let text = "{\n  \"name\": \"p\",\n  \"relations\": [\n    {\"type\": \"permits\", \"subject\": \"*\", \"action\": \"*\"},\n    {\"type\": \"permitz\", \"subject\": \"*\", \"action\": \"*\"}\n  ]\n}";
         let e = Policy::parse(text).unwrap_err();
         assert_eq!(e.path, "relations[1].type");
-        assert_eq!(e.message, "unknown relation type `permitz`, expected `permits` or `forbids`");
+        assert_eq!(
+            e.message,
+            "unknown relation type `permitz`, expected `permits` or `forbids`"
+        );
         assert_eq!(e.line, Some(5));
-        assert!(e.to_string().starts_with("relations[1].type: unknown relation type `permitz`"));
+        assert!(
+            e.to_string()
+                .starts_with("relations[1].type: unknown relation type `permitz`")
+        );
     }
 
     #[test]
@@ -895,7 +1067,10 @@ mod tests {
         assert_eq!(e.path, "name");
         assert!(e.message.contains("invalid type"), "{e}");
         let e = Policy::parse(r#"{"name": "p", "mode": "lenient"}"#).unwrap_err();
-        assert_eq!(e.message, "unknown mode `lenient`, expected `strict` or `permissive`");
+        assert_eq!(
+            e.message,
+            "unknown mode `lenient`, expected `strict` or `permissive`"
+        );
         let e = Policy::parse("{\"name\": \"p\",").unwrap_err();
         assert!(e.line.is_some());
     }
@@ -906,12 +1081,18 @@ mod tests {
             "relations": [{"type": "permits", "subject": "actor:modle", "action": "*"}]}"#;
         let e = Policy::parse(text).unwrap_err();
         assert_eq!(e.path, "relations[0].subject");
-        assert!(e.message.contains("`actor:modle` is not a declared term"), "{e}");
+        assert!(
+            e.message.contains("`actor:modle` is not a declared term"),
+            "{e}"
+        );
         assert_eq!(e.line, Some(2));
         let text = r#"{"name": "p", "terms": [{"id": "actor:model", "type": "actor", "name": "model"}],
             "relations": [{"type": "permits", "subject": "*", "action": "actor:model"}]}"#;
         let e = Policy::parse(text).unwrap_err();
-        assert_eq!(e.message, "`actor:model` is an actor term, expected an action");
+        assert_eq!(
+            e.message,
+            "`actor:model` is an actor term, expected an action"
+        );
     }
 
     #[test]
@@ -926,7 +1107,12 @@ mod tests {
     #[test]
     fn rate_limit_needs_parameters() {
         let text = r#"{"name": "p", "constraints": [{"name": "r", "condition": "true", "action": "rate_limit"}]}"#;
-        assert!(Policy::parse(text).unwrap_err().message.contains("needs `parameters`"));
+        assert!(
+            Policy::parse(text)
+                .unwrap_err()
+                .message
+                .contains("needs `parameters`")
+        );
         let text = r#"{"name": "p", "constraints": [{"name": "r", "condition": "true", "action": "rate_limit", "parameters": {"max_calls": 1, "window_seconds": 5, "per": "team"}}]}"#;
         let e = Policy::parse(text).unwrap_err();
         assert_eq!(e.path, "constraints[0].parameters.per");
@@ -939,7 +1125,10 @@ mod tests {
             {"type": "forbids", "subject": "actor:model", "action": "action:write", "object": "*"}]}"#;
         let p = Policy::parse(text).unwrap();
         assert!(p.implicit_terms);
-        assert_eq!(p.resolve(TermKind::Actor, "model"), p.resolve(TermKind::Actor, "actor:model"));
+        assert_eq!(
+            p.resolve(TermKind::Actor, "model"),
+            p.resolve(TermKind::Actor, "actor:model")
+        );
         assert!(p.resolve(TermKind::Actor, "mode").is_none());
     }
 

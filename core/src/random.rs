@@ -52,7 +52,12 @@ pub struct SeededRandom {
 impl SeededRandom {
     /// A stream determined by `seed`.
     pub fn new(seed: &[u8]) -> Self {
-        Self { seed: seed.to_vec(), counter: 0, block: [0; 32], used: 32 }
+        Self {
+            seed: seed.to_vec(),
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
     }
 
     /// The next byte of the stream.

@@ -73,12 +73,21 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 fn err(field: &str, message: impl Into<String>) -> RequestError {
-    RequestError { field: field.to_string(), message: message.into() }
+    RequestError {
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 impl DecisionRequest {
     /// A request with the four required texts and a risk level.
-    pub fn new(actor: &str, proposed_action: &str, tool: &str, user_intent: &str, risk_level: u8) -> Self {
+    pub fn new(
+        actor: &str,
+        proposed_action: &str,
+        tool: &str,
+        user_intent: &str,
+        risk_level: u8,
+    ) -> Self {
         Self {
             request_id: None,
             actor: actor.into(),
@@ -102,8 +111,15 @@ impl DecisionRequest {
         let mut de = serde_json::Deserializer::from_str(text);
         let req: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "request".to_string() } else { path };
-            RequestError { field, message: strip_position(e.inner()) }
+            let field = if path == "." {
+                "request".to_string()
+            } else {
+                path
+            };
+            RequestError {
+                field,
+                message: strip_position(e.inner()),
+            }
         })?;
         de.end().map_err(|e| err("request", strip_position(&e)))?;
         req.validate()?;
@@ -117,8 +133,15 @@ impl DecisionRequest {
     pub fn from_value(value: Value) -> Result<Self, RequestError> {
         let req: Self = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "request".to_string() } else { path };
-            RequestError { field, message: e.inner().to_string() }
+            let field = if path == "." {
+                "request".to_string()
+            } else {
+                path
+            };
+            RequestError {
+                field,
+                message: e.inner().to_string(),
+            }
         })?;
         req.validate()?;
         Ok(req)
@@ -142,29 +165,47 @@ impl DecisionRequest {
                 return Err(err(field, format!("is longer than {max} bytes")));
             }
         }
-        if let Some(id) = &self.request_id {
-            if id.is_empty() || id.len() > MAX_NAME_LEN {
-                return Err(err("request_id", format!("must be 1 to {MAX_NAME_LEN} bytes")));
-            }
+        if let Some(id) = &self.request_id
+            && (id.is_empty() || id.len() > MAX_NAME_LEN)
+        {
+            return Err(err(
+                "request_id",
+                format!("must be 1 to {MAX_NAME_LEN} bytes"),
+            ));
         }
         if !(1..=5).contains(&self.risk_level) {
-            return Err(err("risk_level", format!("must be between 1 and 5, got {}", self.risk_level)));
+            return Err(err(
+                "risk_level",
+                format!("must be between 1 and 5, got {}", self.risk_level),
+            ));
         }
         if self.data_classes.len() > MAX_DATA_CLASSES {
-            return Err(err("data_classes", format!("has more than {MAX_DATA_CLASSES} entries")));
+            return Err(err(
+                "data_classes",
+                format!("has more than {MAX_DATA_CLASSES} entries"),
+            ));
         }
         for (i, c) in self.data_classes.iter().enumerate() {
             if c.is_empty() || c.len() > MAX_NAME_LEN {
-                return Err(err(&format!("data_classes[{i}]"), format!("must be 1 to {MAX_NAME_LEN} bytes")));
+                return Err(err(
+                    &format!("data_classes[{i}]"),
+                    format!("must be 1 to {MAX_NAME_LEN} bytes"),
+                ));
             }
         }
         let size = serde_json::to_vec(&self.context).map_or(usize::MAX, |v| v.len());
         if size > MAX_CONTEXT_BYTES {
-            return Err(err("context", format!("is larger than {MAX_CONTEXT_BYTES} bytes")));
+            return Err(err(
+                "context",
+                format!("is larger than {MAX_CONTEXT_BYTES} bytes"),
+            ));
         }
         for (key, value) in &self.context {
             if depth(value) > MAX_CONTEXT_DEPTH {
-                return Err(err(&format!("context.{key}"), format!("nests deeper than {MAX_CONTEXT_DEPTH} levels")));
+                return Err(err(
+                    &format!("context.{key}"),
+                    format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
+                ));
             }
         }
         Ok(())
@@ -182,7 +223,8 @@ fn depth(v: &Value) -> usize {
 fn strip_position(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    msg.strip_suffix(&suffix).map_or(msg.clone(), str::to_string)
+    msg.strip_suffix(&suffix)
+        .map_or(msg.clone(), str::to_string)
 }
 
 #[cfg(test)]
@@ -202,8 +244,14 @@ mod tests {
 
     #[test]
     fn missing_field_is_named() {
-        let e = DecisionRequest::from_json(r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#).unwrap_err();
-        assert!(e.to_string().contains("missing field `proposed_action`"), "{e}");
+        let e = DecisionRequest::from_json(
+            r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("missing field `proposed_action`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -211,13 +259,19 @@ mod tests {
         let base = r#""actor": "model", "proposed_action": "p", "tool": "t", "user_intent": "u""#;
         let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 9}}")).unwrap_err();
         assert_eq!(e.field, "risk_level");
-        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 300}}")).unwrap_err();
+        let e =
+            DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 300}}")).unwrap_err();
         assert_eq!(e.field, "risk_level");
-        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 1, \"risk_levle\": 1}}")).unwrap_err();
+        let e = DecisionRequest::from_json(&format!(
+            "{{{base}, \"risk_level\": 1, \"risk_levle\": 1}}"
+        ))
+        .unwrap_err();
         assert!(e.message.contains("unknown field `risk_levle`"));
-        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": \"1\"}}")).unwrap_err();
+        let e =
+            DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": \"1\"}}")).unwrap_err();
         assert_eq!(e.field, "risk_level");
-        let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 1}} x")).unwrap_err();
+        let e =
+            DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 1}} x")).unwrap_err();
         assert_eq!(e.field, "request");
     }
 

@@ -4,8 +4,8 @@
 //! natively and in JavaScript it is [`Ed25519Signer`]. Verification needs
 //! only a public key and runs anywhere ([`verify`]).
 
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use ed25519_dalek::Signer as _;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::hash;
 
@@ -54,14 +54,18 @@ pub struct Ed25519Signer {
 impl std::fmt::Debug for Ed25519Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the secret.
-        f.debug_struct("Ed25519Signer").field("key_id", &self.key_id()).finish()
+        f.debug_struct("Ed25519Signer")
+            .field("key_id", &self.key_id())
+            .finish()
     }
 }
 
 impl Ed25519Signer {
     /// A signer from a 32-byte secret seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self { key: SigningKey::from_bytes(seed) }
+        Self {
+            key: SigningKey::from_bytes(seed),
+        }
     }
 
     /// A signer with a fresh key from the platform's generator.
@@ -103,10 +107,15 @@ pub enum VerifyError {
 ///
 /// # Errors
 /// [`VerifyError`] says which part is wrong.
-pub fn verify(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+pub fn verify(
+    public_key: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), VerifyError> {
     let key = VerifyingKey::from_bytes(public_key).map_err(|_| VerifyError::BadPublicKey)?;
     let sig = Signature::from_bytes(signature);
-    key.verify_strict(message, &sig).map_err(|_| VerifyError::BadSignature)
+    key.verify_strict(message, &sig)
+        .map_err(|_| VerifyError::BadSignature)
 }
 
 #[cfg(test)]
@@ -118,7 +127,10 @@ mod tests {
         let s = Ed25519Signer::from_seed(&[7; 32]);
         let sig = s.sign(b"hello").unwrap();
         assert_eq!(verify(&s.public_key(), b"hello", &sig), Ok(()));
-        assert_eq!(verify(&s.public_key(), b"hellp", &sig), Err(VerifyError::BadSignature));
+        assert_eq!(
+            verify(&s.public_key(), b"hellp", &sig),
+            Err(VerifyError::BadSignature)
+        );
         assert!(s.key_id().starts_with("ed25519:"));
         assert_eq!(s.key_id().len(), 8 + 16);
         assert!(!format!("{s:?}").contains(&hash::hex(&s.seed())));

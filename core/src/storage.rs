@@ -47,7 +47,10 @@ impl fmt::Display for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Conflict { len } => {
-                write!(f, "ledger append conflict: another writer advanced the log to {len} entries")
+                write!(
+                    f,
+                    "ledger append conflict: another writer advanced the log to {len} entries"
+                )
             }
             Self::Unavailable(why) => write!(f, "ledger storage unavailable: {why}"),
             Self::Corrupt { index, detail } => {
@@ -70,6 +73,14 @@ pub trait Storage {
     /// # Errors
     /// [`StorageError::Unavailable`] when the backend cannot answer.
     fn len(&mut self) -> Result<u64, StorageError>;
+
+    /// Whether the log is empty.
+    ///
+    /// # Errors
+    /// As [`Storage::len`].
+    fn is_empty(&mut self) -> Result<bool, StorageError> {
+        Ok(self.len()? == 0)
+    }
 
     /// The stored bytes of entry `index`, or `None` past the end.
     ///
@@ -124,7 +135,9 @@ impl MemoryStorage {
 
     /// Mutable access to a stored entry's bytes, for tamper tests.
     pub fn bytes_mut(&mut self, index: u64) -> Option<&mut Vec<u8>> {
-        usize::try_from(index).ok().and_then(|i| self.entries.get_mut(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.entries.get_mut(i))
     }
 
     /// Removes entry `index` (tamper tests: a deleted entry).
@@ -135,10 +148,11 @@ impl MemoryStorage {
 
     /// Swaps two entries (tamper tests: reordering).
     pub fn swap(&mut self, a: u64, b: u64) {
-        if let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b)) {
-            if a < self.entries.len() && b < self.entries.len() {
-                self.entries.swap(a, b);
-            }
+        if let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b))
+            && a < self.entries.len()
+            && b < self.entries.len()
+        {
+            self.entries.swap(a, b);
         }
     }
 }
@@ -161,11 +175,6 @@ impl Storage for MemoryStorage {
 
     fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
         let len = self.entries.len() as u64;
-        if let Some(first) = entries.first() {
-            if first.index != len {
-                return Err(StorageError::Conflict { len });
-            }
-        }
         for (offset, entry) in entries.iter().enumerate() {
             if entry.index != len + offset as u64 {
                 return Err(StorageError::Conflict { len });

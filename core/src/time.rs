@@ -32,7 +32,10 @@ pub struct SteppingClock {
 impl SteppingClock {
     /// Starts at `start_ms`, then `start_ms + step_ms`, …
     pub fn new(start_ms: u64, step_ms: u64) -> Self {
-        Self { next: std::cell::Cell::new(start_ms), step_ms }
+        Self {
+            next: std::cell::Cell::new(start_ms),
+            step_ms,
+        }
     }
 }
 
@@ -118,8 +121,14 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_ms(1_795_525_681_123), "2026-11-24T13:08:01.123Z");
-        assert_eq!(format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_ms(1_795_525_681_123),
+            "2026-11-24T13:08:01.123Z"
+        );
+        assert_eq!(
+            format_rfc3339_ms(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! The engine driven through real storage behaviours: fail-closed appends,
 //! several writers on one chain, restart, tampering.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::sync::{Arc, Mutex};
 
 use lexecon_core::engine::{Engine, EngineError, Governor, NodeConfig};
@@ -14,7 +21,10 @@ const T0: u64 = 1_795_525_681_123;
 
 fn engine(seed: &str) -> Engine {
     Engine::new(
-        NodeConfig { node_id: "test-node".into(), ..NodeConfig::default() },
+        NodeConfig {
+            node_id: "test-node".into(),
+            ..NodeConfig::default()
+        },
         Box::new(Ed25519Signer::from_seed(&[9; 32])),
         Box::new(SteppingClock::new(T0, 1000)),
         Box::new(SeededRandom::new(seed.as_bytes())),
@@ -76,9 +86,15 @@ fn a_failed_append_fails_the_decision_and_leaves_the_head() {
     let before = (gov.engine().len(), gov.engine().head_hash().to_string());
     gov.storage().down = true;
     let err = gov.decide(&search()).unwrap_err();
-    assert!(matches!(err, EngineError::Storage(StorageError::Unavailable(_))), "{err}");
+    assert!(
+        matches!(err, EngineError::Storage(StorageError::Unavailable(_))),
+        "{err}"
+    );
     assert_eq!(err.code(), "storage");
-    assert_eq!((gov.engine().len(), gov.engine().head_hash().to_string()), before);
+    assert_eq!(
+        (gov.engine().len(), gov.engine().head_hash().to_string()),
+        before
+    );
     gov.storage().down = false;
     let d = gov.decide(&search()).unwrap();
     assert_eq!(d.ledger_index, before.0);
@@ -108,7 +124,10 @@ fn replicas_share_one_chain_without_forks() {
     assert_eq!(report.entries, 22);
     let mut s = shared.clone();
     for h in &hashes {
-        assert!(s.find(h).unwrap().is_some(), "acknowledged entry {h} is in the ledger");
+        assert!(
+            s.find(h).unwrap().is_some(),
+            "acknowledged entry {h} is in the ledger"
+        );
     }
 }
 
@@ -121,9 +140,18 @@ fn rate_limits_count_across_replicas() {
     let mut b = Governor::open(engine("b"), shared.clone()).unwrap();
     a.load_policy(policy).unwrap();
     let verdicts: Vec<Verdict> = (0..5)
-        .map(|i| if i % 2 == 0 { &mut a } else { &mut b }.decide(&search()).unwrap().decision)
+        .map(|i| {
+            if i % 2 == 0 { &mut a } else { &mut b }
+                .decide(&search())
+                .unwrap()
+                .decision
+        })
         .collect();
-    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Permit).count(), 3, "{verdicts:?}");
+    assert_eq!(
+        verdicts.iter().filter(|v| **v == Verdict::Permit).count(),
+        3,
+        "{verdicts:?}"
+    );
 }
 
 #[test]
@@ -179,11 +207,23 @@ fn tokens_verify_offline_and_expire() {
     let d = gov.decide(&search()).unwrap();
     let token = d.capability_token.unwrap();
     let pk = gov.engine().public_key();
-    let claims = lexecon_core::verify_token(&token.token, &pk, T0 / 1000, Expect { tool: Some("web_search"), actor: Some("model") }).unwrap();
+    let claims = lexecon_core::verify_token(
+        &token.token,
+        &pk,
+        T0 / 1000,
+        Expect {
+            tool: Some("web_search"),
+            actor: Some("model"),
+        },
+    )
+    .unwrap();
     assert_eq!(claims.decision_hash, d.decision_hash);
     assert_eq!(claims.expires_at - claims.issued_at, 300);
     let later = claims.expires_at;
-    assert!(matches!(lexecon_core::verify_token(&token.token, &pk, later, Expect::default()), Err(TokenError::Expired { .. })));
+    assert!(matches!(
+        lexecon_core::verify_token(&token.token, &pk, later, Expect::default()),
+        Err(TokenError::Expired { .. })
+    ));
 }
 
 #[test]
@@ -194,10 +234,17 @@ fn a_batch_is_one_append_in_order() {
     bad.risk_level = 0;
     let out = gov.decide_batch(&[search(), bad, search()]).unwrap();
     assert!(out[1].is_err());
-    let idx: Vec<u64> = out.iter().filter_map(|r| r.as_ref().ok()).map(|d| d.ledger_index).collect();
+    let idx: Vec<u64> = out
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|d| d.ledger_index)
+        .collect();
     assert_eq!(idx, vec![1, 2]);
     let too_many = vec![search(); lexecon_core::request::MAX_BATCH + 1];
-    assert!(matches!(gov.decide_batch(&too_many), Err(EngineError::BatchTooLarge(_))));
+    assert!(matches!(
+        gov.decide_batch(&too_many),
+        Err(EngineError::BatchTooLarge(_))
+    ));
 }
 
 #[test]
@@ -225,11 +272,23 @@ fn stored_entries_are_canonical_and_hash_as_documented() {
     let d = gov.decide(&req).unwrap();
     let bytes = gov.storage().get(d.ledger_index).unwrap().unwrap();
     let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(lexecon_core::canonical::to_vec(&value), bytes, "stored bytes are RFC 8785 canonical");
+    assert_eq!(
+        lexecon_core::canonical::to_vec(&value),
+        bytes,
+        "stored bytes are RFC 8785 canonical"
+    );
     let record = &value["payload"]["record"];
-    assert_eq!(lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(record)), d.decision_hash);
+    assert_eq!(
+        lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(record)),
+        d.decision_hash
+    );
     assert_eq!(value["payload"]["decision_hash"], d.decision_hash);
     let mut body = value.as_object().unwrap().clone();
     body.remove("entry_hash");
-    assert_eq!(lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(&serde_json::Value::Object(body))), d.ledger_entry_hash);
+    assert_eq!(
+        lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(
+            &serde_json::Value::Object(body)
+        )),
+        d.ledger_entry_hash
+    );
 }

@@ -1,10 +1,20 @@
 //! Property tests for the engine's invariants.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use lexecon_core::decision::{RateWindows, Verdict, evaluate};
 use lexecon_core::engine::{Engine, Governor, NodeConfig};
 use lexecon_core::ledger::verify_chain;
 use lexecon_core::time::FixedClock;
-use lexecon_core::{DecisionRequest, Ed25519Signer, Expect, MemoryStorage, Policy, SeededRandom, Signer, Storage, TokenClaims};
+use lexecon_core::{
+    DecisionRequest, Ed25519Signer, Expect, MemoryStorage, Policy, SeededRandom, Signer, Storage,
+    TokenClaims,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -20,16 +30,31 @@ struct Rel {
 }
 
 fn rel() -> impl Strategy<Value = Rel> {
-    (any::<bool>(), proptest::option::of(0u8..3), proptest::option::of(0u8..3), proptest::option::of(proptest::option::of(0u8..3)), proptest::collection::vec(0u8..2, 0..2))
-        .prop_map(|(forbids, subject, action, object, conditions)| Rel { forbids, subject, action, object, conditions })
+    (
+        any::<bool>(),
+        proptest::option::of(0u8..3),
+        proptest::option::of(0u8..3),
+        proptest::option::of(proptest::option::of(0u8..3)),
+        proptest::collection::vec(0u8..2, 0..2),
+    )
+        .prop_map(|(forbids, subject, action, object, conditions)| Rel {
+            forbids,
+            subject,
+            action,
+            object,
+            conditions,
+        })
 }
 
 fn policy_json(mode: &str, rels: &[Rel]) -> String {
     let mut terms = Vec::new();
     for i in 0..3 {
         terms.push(json!({"id": format!("actor:a{i}"), "type": "actor", "name": format!("a{i}")}));
-        terms.push(json!({"id": format!("action:x{i}"), "type": "action", "name": format!("x{i}")}));
-        terms.push(json!({"id": format!("data:d{i}"), "type": "data_class", "name": format!("d{i}")}));
+        terms
+            .push(json!({"id": format!("action:x{i}"), "type": "action", "name": format!("x{i}")}));
+        terms.push(
+            json!({"id": format!("data:d{i}"), "type": "data_class", "name": format!("d{i}")}),
+        );
     }
     let relations: Vec<Value> = rels
         .iter()
@@ -58,12 +83,28 @@ struct Req {
 }
 
 fn req() -> impl Strategy<Value = Req> {
-    (0u8..4, 0u8..4, proptest::collection::vec(0u8..3, 0..3), proptest::collection::vec(any::<bool>(), 2))
-        .prop_map(|(actor, action, classes, flags)| Req { actor, action, classes, flags })
+    (
+        0u8..4,
+        0u8..4,
+        proptest::collection::vec(0u8..3, 0..3),
+        proptest::collection::vec(any::<bool>(), 2),
+    )
+        .prop_map(|(actor, action, classes, flags)| Req {
+            actor,
+            action,
+            classes,
+            flags,
+        })
 }
 
 fn to_request(r: &Req) -> DecisionRequest {
-    let mut d = DecisionRequest::new(&format!("a{}", r.actor), "p", &format!("x{}", r.action), "i", 1);
+    let mut d = DecisionRequest::new(
+        &format!("a{}", r.actor),
+        "p",
+        &format!("x{}", r.action),
+        "i",
+        1,
+    );
     d.data_classes = r.classes.iter().map(|c| format!("d{c}")).collect();
     for (i, f) in r.flags.iter().enumerate() {
         d.context.insert(format!("c{i}"), json!(*f));
