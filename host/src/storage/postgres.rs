@@ -13,7 +13,7 @@
 //! replicas that start together apply them exactly once:
 //!
 //! ```sql
-//! create table if not exists lexecon_schema_migrations (
+//! create table lexecon_schema_migrations (
 //!     version    integer primary key,
 //!     applied_at timestamptz not null default now()
 //! );
@@ -46,13 +46,23 @@
 //!
 //! # Failures
 //!
-//! Any error other than a conflict drops the connection and the call returns
-//! [`StorageError::Unavailable`]; the next call reconnects (and re-runs the
-//! idempotent migrations). A `COMMIT` whose outcome is unknown is reported
-//! as `Unavailable`, never guessed: the engine re-reads the log to learn what
-//! was committed. Each session sets `lock_timeout` and
-//! `idle_in_transaction_session_timeout`, so a stuck replica cannot hold the
-//! append lock for ever.
+//! Any database or connection error drops the connection and the call
+//! returns [`StorageError::Unavailable`]; the next call reconnects (and
+//! re-runs the idempotent migrations, which do no DDL once applied, so a
+//! runtime role needs only `select, insert` on `lexecon_ledger` and `select`
+//! on `lexecon_schema_migrations`). A `COMMIT` whose outcome is unknown is
+//! reported as `Unavailable`, never guessed: the engine re-reads the log to
+//! learn what was committed. Each session sets `lock_timeout` (10 s) and
+//! `idle_in_transaction_session_timeout` (15 s), so a stuck replica cannot
+//! hold the append lock for ever.
+//!
+//! The length is `max(idx) + 1`. A hole below it (a deleted row) makes
+//! [`Storage::get`] and [`Storage::get_range`] return
+//! [`StorageError::Corrupt`]; changed bytes are returned as stored, for the
+//! engine's verification to catch.
+//!
+//! Sessions use named prepared statements and session settings: connect
+//! directly or through a pooler in session mode, not transaction mode.
 //!
 //! # TLS
 //!
@@ -69,6 +79,8 @@ use std::time::Duration;
 use percent_encoding::percent_decode_str;
 use postgres::config::{Host, SslMode};
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -115,7 +127,7 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     )",
 )];
 
-const CREATE_MIGRATIONS_TABLE: &str = "create table if not exists lexecon_schema_migrations (
+const CREATE_MIGRATIONS_TABLE: &str = "create table lexecon_schema_migrations (
         version    integer primary key,
         applied_at timestamptz not null default now()
     )";
@@ -125,9 +137,14 @@ const SQL_LEN: &str = "select coalesce(max(idx) + 1, 0)::bigint from lexecon_led
 /// a missing entry below the length is told apart from a concurrent append.
 const SQL_GET: &str = "select (select bytes from lexecon_ledger where idx = $1), \
      (select coalesce(max(idx) + 1, 0)::bigint from lexecon_ledger)";
-/// The range and the log's length in one statement (one snapshot); an empty
-/// range still yields one row (with a null `idx`) carrying the length.
-const SQL_RANGE: &str = "select l.idx, l.bytes, t.len \
+/// The range, each row with the log's length, in one statement (one
+/// snapshot): an ordered primary-key scan, streamed, no sort.
+const SQL_RANGE: &str = "select idx, bytes, \
+     (select coalesce(max(idx) + 1, 0)::bigint from lexecon_ledger) \
+     from lexecon_ledger where idx >= $1 and idx < $2 order by idx";
+/// The same for when [`SQL_RANGE`] found nothing: an empty range still
+/// yields one row (with a null `idx`) carrying the length of that snapshot.
+const SQL_RANGE_OR_LEN: &str = "select l.idx, l.bytes, t.len \
      from (select coalesce(max(idx) + 1, 0)::bigint as len from lexecon_ledger) t \
      left join lexecon_ledger l on l.idx >= $1 and l.idx < $2 \
      order by l.idx";
@@ -153,7 +170,8 @@ pub enum PostgresStorageError {
         /// What went wrong, in words.
         reason: String,
     },
-    /// The schema migrations (or the statements prepared after them) failed.
+    /// The session setup, the schema migrations or the statements prepared
+    /// after them failed.
     Migration {
         /// The server, without the password.
         target: String,
@@ -181,15 +199,14 @@ impl fmt::Display for PostgresStorageError {
                  sslmode=verify-full\")"
             ),
             Self::Tls(why) => write!(f, "cannot set up tls for postgres: {why}"),
-            Self::Connect { target, reason } => write!(
-                f,
-                "cannot connect to postgres at {target}: {reason} (check that the server is \
-                 running and reachable, and the user, password, database and sslmode)"
-            ),
+            Self::Connect { target, reason } => {
+                write!(f, "cannot connect to postgres at {target}: {reason}")
+            }
             Self::Migration { target, reason } => write!(
                 f,
-                "cannot migrate the lexecon ledger schema in postgres at {target}: {reason} \
-                 (the user needs create privileges in the database on first start)"
+                "cannot set up the lexecon ledger schema in postgres at {target}: {reason} \
+                 (on first start the user needs create privileges in the schema; afterwards \
+                 select and insert on lexecon_ledger and select on lexecon_schema_migrations)"
             ),
             Self::SchemaTooNew {
                 target,
@@ -245,6 +262,7 @@ struct Statements {
     len: Statement,
     get: Statement,
     range: Statement,
+    range_or_len: Statement,
     find: Statement,
     tail: Statement,
     insert: Statement,
@@ -260,6 +278,9 @@ struct Conn {
 enum Failure {
     /// The database or the connection failed: drop the connection.
     Db(postgres::Error),
+    /// `COMMIT` failed: whether the batch was written is unknown. Drop the
+    /// connection.
+    Commit(postgres::Error),
     /// An answer for the engine (conflict, corruption, refused batch); the
     /// connection stays usable.
     Storage(StorageError),
@@ -362,6 +383,7 @@ impl PostgresStorage {
             len: client.prepare(SQL_LEN).map_err(migration_error)?,
             get: client.prepare(SQL_GET).map_err(migration_error)?,
             range: client.prepare(SQL_RANGE).map_err(migration_error)?,
+            range_or_len: client.prepare(SQL_RANGE_OR_LEN).map_err(migration_error)?,
             find: client.prepare(SQL_FIND).map_err(migration_error)?,
             tail: client.prepare(SQL_TAIL).map_err(migration_error)?,
             insert: client.prepare(SQL_INSERT).map_err(migration_error)?,
@@ -398,6 +420,23 @@ impl PostgresStorage {
         match op(conn) {
             Ok(value) => Ok(value),
             Err(Failure::Storage(err)) => Err(err),
+            Err(Failure::Commit(err)) => {
+                // Not even a server error proves a rollback (a session
+                // terminated after its commit record was written reports a
+                // fatal error too), so the outcome is never guessed.
+                self.conn = None;
+                let reason = describe(&err);
+                tracing::warn!(
+                    server = %self.target,
+                    %reason,
+                    "postgres ledger commit failed; dropped the connection"
+                );
+                Err(StorageError::Unavailable(format!(
+                    "postgres ledger commit at {} failed, outcome unknown (re-read the log \
+                     to learn what was committed): {reason}",
+                    self.target
+                )))
+            }
             Err(Failure::Db(err)) => {
                 self.conn = None;
                 let reason = describe(&err);
@@ -450,19 +489,13 @@ impl Storage for PostgresStorage {
             return Ok(Vec::new());
         }
         self.run("range read", |conn| {
-            let rows = conn.client.query(&conn.stmts.range, &[&first, &last])?;
-            let mut out = Vec::with_capacity(rows.len());
-            let mut len = 0;
-            for row in &rows {
-                len = stored_index(row.try_get(2)?)?;
-                let Some(idx) = row.try_get::<_, Option<i64>>(0)? else {
-                    continue;
-                };
-                let expected = start + out.len() as u64;
-                if stored_index(idx)? != expected {
-                    return Err(missing(expected, len));
-                }
-                out.push(row.try_get::<_, Vec<u8>>(1)?);
+            let Conn { client, stmts } = conn;
+            let mut out = Vec::new();
+            let mut len = read_range(client, &stmts.range, (first, last), start, &mut out)?;
+            if out.is_empty() {
+                // Nothing found: learn the length from the same snapshot, so
+                // a hole is told apart from an append that just landed.
+                len = read_range(client, &stmts.range_or_len, (first, last), start, &mut out)?;
             }
             let next = start + out.len() as u64;
             if next < end && next < len {
@@ -492,9 +525,56 @@ impl Storage for PostgresStorage {
 
 /// The append transaction on one connection (see the module docs).
 fn append_on(conn: &mut Conn, first: &EntryRecord, entries: &[EntryRecord]) -> Result<(), Failure> {
+    // Everything that can fail without the database is done before BEGIN.
+    let mut idx = Vec::with_capacity(entries.len());
+    for entry in entries {
+        idx.push(i64::try_from(entry.index).map_err(|_| {
+            Failure::Storage(StorageError::Unavailable(format!(
+                "entry index {} is beyond postgres bigint; nothing was written",
+                entry.index
+            )))
+        })?);
+    }
     conn.client.batch_execute(&format!(
         "begin isolation level read committed; select pg_advisory_xact_lock({APPEND_LOCK_KEY})"
     ))?;
+    match insert_in_transaction(conn, first, entries, &idx) {
+        Ok(()) => {
+            // Whatever goes wrong here (even a dropped connection, whose
+            // outcome is unknown) is reported as unavailable, never as
+            // success or conflict.
+            conn.client
+                .batch_execute("commit")
+                .map_err(Failure::Commit)?;
+            Ok(())
+        }
+        Err(Failure::Storage(answer)) => {
+            // Refused before anything was inserted: roll back, keep the
+            // connection.
+            rollback(conn)?;
+            Err(Failure::Storage(answer))
+        }
+        Err(Failure::Db(err)) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            // Another writer got there first (or bypassed the lock): nothing
+            // of this batch is kept once the transaction is rolled back.
+            rollback(conn)?;
+            let row = conn.client.query_one(&conn.stmts.len, &[])?;
+            let len = stored_index(row.try_get(0)?)?;
+            Err(Failure::Storage(StorageError::Conflict { len }))
+        }
+        // Dropping the connection rolls the transaction back.
+        Err(other) => Err(other),
+    }
+}
+
+/// Inside the append transaction, holding the lock: checks that the batch
+/// continues the stored tail, then inserts it. Never commits or rolls back.
+fn insert_in_transaction(
+    conn: &mut Conn,
+    first: &EntryRecord,
+    entries: &[EntryRecord],
+    idx: &[i64],
+) -> Result<(), Failure> {
     let (len, last_hash) = match conn.client.query_opt(&conn.stmts.tail, &[])? {
         Some(row) => (
             stored_index(row.try_get::<_, i64>(0)?)? + 1,
@@ -510,43 +590,50 @@ fn append_on(conn: &mut Conn, first: &EntryRecord, entries: &[EntryRecord]) -> R
         .as_deref()
         .is_none_or(|hash| hash == first.prev_hash);
     if !consecutive || !linked {
-        rollback(conn)?;
         return Err(Failure::Storage(StorageError::Conflict { len }));
     }
 
-    let mut idx = Vec::with_capacity(entries.len());
-    for entry in entries {
-        idx.push(i64::try_from(entry.index).map_err(|_| {
-            Failure::Storage(StorageError::Unavailable(format!(
-                "entry index {} is beyond postgres bigint",
-                entry.index
-            )))
-        })?);
-    }
     let entry_hashes: Vec<&str> = entries.iter().map(|e| e.entry_hash.as_str()).collect();
     let prev_hashes: Vec<&str> = entries.iter().map(|e| e.prev_hash.as_str()).collect();
     let bytes: Vec<&[u8]> = entries.iter().map(|e| e.bytes.as_slice()).collect();
-    let inserted = conn.client.execute(
+    let rows = conn.client.execute(
         &conn.stmts.insert,
         &[&idx, &entry_hashes, &prev_hashes, &bytes],
-    );
-    match inserted {
-        Ok(_) => {}
-        Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            // Another writer got there first (or bypassed the lock): nothing
-            // of this batch is written once the transaction is rolled back.
-            rollback(conn)?;
-            let row = conn.client.query_one(&conn.stmts.len, &[])?;
-            let len = stored_index(row.try_get(0)?)?;
-            return Err(Failure::Storage(StorageError::Conflict { len }));
-        }
-        Err(err) => return Err(Failure::Db(err)),
+    )?;
+    if rows != entries.len() as u64 {
+        return Err(Failure::Storage(StorageError::Unavailable(format!(
+            "append inserted {rows} rows for {} entries; rolled back, nothing was written",
+            entries.len()
+        ))));
     }
-
-    // Whatever goes wrong here (even a dropped connection, whose outcome is
-    // unknown) is reported as unavailable, never as success or conflict.
-    conn.client.batch_execute("commit")?;
     Ok(())
+}
+
+/// Streams the rows of a range statement into `out`, checking that they are
+/// consecutive from `start`; returns the log length the rows carry (0 when
+/// there are none).
+fn read_range(
+    client: &mut Client,
+    stmt: &Statement,
+    (first, last): (i64, i64),
+    start: u64,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<u64, Failure> {
+    let params: [&(dyn ToSql + Sync); 2] = [&first, &last];
+    let mut rows = client.query_raw(stmt, params)?;
+    let mut len = 0;
+    while let Some(row) = rows.next()? {
+        len = stored_index(row.try_get(2)?)?;
+        let Some(idx) = row.try_get::<_, Option<i64>>(0)? else {
+            continue;
+        };
+        let expected = start + out.len() as u64;
+        if stored_index(idx)? != expected {
+            return Err(missing(expected, len));
+        }
+        out.push(row.try_get::<_, Vec<u8>>(1)?);
+    }
+    Ok(len)
 }
 
 /// Rolls the open transaction back; a failure drops the connection.
@@ -585,9 +672,21 @@ fn migrate(client: &mut Client, target: &str) -> Result<(), PostgresStorageError
         .start()
         .map_err(failed)?;
     tx.batch_execute(&format!(
-        "select pg_advisory_xact_lock({MIGRATION_LOCK_KEY}); {CREATE_MIGRATIONS_TABLE}"
+        "select pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
     ))
     .map_err(failed)?;
+    // Checked first, so a role without create privileges can start once an
+    // administrator (or a first replica) has migrated the schema.
+    let exists: bool = tx
+        .query_one(
+            "select to_regclass('lexecon_schema_migrations') is not null",
+            &[],
+        )
+        .and_then(|row| row.try_get(0))
+        .map_err(failed)?;
+    if !exists {
+        tx.batch_execute(CREATE_MIGRATIONS_TABLE).map_err(failed)?;
+    }
     let applied: HashSet<i32> = tx
         .query("select version from lexecon_schema_migrations", &[])
         .map_err(failed)?
@@ -674,14 +773,27 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-/// A connect failure in words, with a hint for certificate problems.
+/// A connect failure in words, with a hint at what to check.
 fn connect_reason(err: &postgres::Error, tls: &Tls) -> String {
     let mut reason = describe(err);
-    if matches!(tls, Tls::Rustls { .. }) && reason.contains("certificate") {
-        reason.push_str(
-            " (the server's certificate did not verify: name its ca in sslrootcert=<file.pem> \
-             and connect by the host name the certificate is issued for)",
-        );
+    let hint = if err.as_db_error().is_some() {
+        // The server answered (unknown role or database, bad password):
+        // its message says what is wrong.
+        None
+    } else if matches!(tls, Tls::Rustls { .. }) && reason.contains("certificate") {
+        Some(
+            "the server's certificate did not verify: name its ca in sslrootcert=<file.pem> \
+             and connect by the host name the certificate is issued for",
+        )
+    } else if reason.contains("TLS") || reason.contains("tls") {
+        Some("check sslmode against the server's ssl setting")
+    } else {
+        Some("check that the server is running and reachable at that host and port")
+    };
+    if let Some(hint) = hint {
+        reason.push_str(" (");
+        reason.push_str(hint);
+        reason.push(')');
     }
     reason
 }
@@ -695,6 +807,7 @@ fn describe_target(config: &postgres::Config) -> String {
         .map(|(i, host)| {
             let name = match host {
                 Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
                 Host::Unix(path) => path.display().to_string(),
             };
             let port = config

@@ -6,9 +6,16 @@
 //! first). When no server answers, it panics with a message saying so: the
 //! PostgreSQL tests never skip silently.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +39,10 @@ pub fn connect_admin(url: &str) -> postgres::Client {
         config.connect_timeout(Duration::from_secs(5));
     }
     config.connect(postgres::NoTls).unwrap_or_else(|err| {
+        let err = match std::error::Error::source(&err) {
+            Some(cause) => format!("{err}: {cause}"),
+            None => err.to_string(),
+        };
         panic!(
             "\n\nPostgreSQL test server NOT REACHABLE at {target}: {err}\n\
              These tests need a running server: start it (e.g. `pg_ctlcluster \
@@ -107,6 +118,8 @@ pub struct TestDb {
     /// replaced).
     pub url: String,
     admin_url: String,
+    /// Roles made by [`TestDb::create_role`], dropped with the database.
+    roles: Mutex<Vec<String>>,
 }
 
 impl TestDb {
@@ -132,6 +145,7 @@ impl TestDb {
             name,
             url,
             admin_url,
+            roles: Mutex::new(Vec::new()),
         }
     }
 
@@ -143,6 +157,23 @@ impl TestDb {
     /// A plain connection to this database, for inspecting and tampering.
     pub fn client(&self) -> postgres::Client {
         connect_admin(&self.url)
+    }
+
+    /// Creates a login role named `<database>_<suffix>` with no privileges
+    /// (roles are cluster-wide: it is dropped together with the database)
+    /// and returns its name.
+    pub fn create_role(&self, suffix: &str) -> String {
+        let role = format!("{}_{suffix}", self.name);
+        connect_admin(&self.admin_url)
+            .batch_execute(&format!("create role \"{role}\" login"))
+            .unwrap_or_else(|err| panic!("cannot create role {role}: {err}"));
+        self.roles.lock().unwrap().push(role.clone());
+        role
+    }
+
+    /// This database's connection string, logging in as `user`.
+    pub fn url_as(&self, user: &str) -> String {
+        with_params(&self.url, &[("user", user)])
     }
 
     /// Terminates every session on this database whose `application_name`
@@ -181,7 +212,17 @@ impl Drop for TestDb {
                 &[&self.name],
             );
             match admin.batch_execute(&format!("drop database if exists \"{}\"", self.name)) {
-                Ok(()) => return,
+                Ok(()) => {
+                    let roles = self.roles.lock().map(|r| r.clone()).unwrap_or_default();
+                    for role in roles {
+                        if let Err(err) =
+                            admin.batch_execute(&format!("drop role if exists \"{role}\""))
+                        {
+                            eprintln!("warning: could not drop test role {role}: {err}");
+                        }
+                    }
+                    return;
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
