@@ -605,6 +605,42 @@ impl Engine {
     }
 }
 
+/// Checks a decision's `signature` offline with the node's public key
+/// (DESIGN.md §6): a denial signs its decision hash; a permit's signature is
+/// its capability token's, whose claims carry the decision hash.
+///
+/// # Errors
+/// [`TokenError::BadSignature`] when it does not verify,
+/// [`TokenError::Malformed`] when the decision is inconsistent.
+pub fn verify_decision_signature(
+    decision: &Decision,
+    public_key: &[u8; 32],
+) -> Result<(), TokenError> {
+    let sig: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(&decision.signature)
+        .map_err(|e| TokenError::Malformed(format!("signature: {e}")))?
+        .try_into()
+        .map_err(|_| TokenError::Malformed("signature is not 64 bytes".into()))?;
+    match &decision.capability_token {
+        Some(token) => {
+            // Expiry does not matter for the decision itself: check at time 0.
+            let claims = capability::verify_token(&token.token, public_key, 0, Expect::default())?;
+            let token_sig = token.token.rsplit('.').next().unwrap_or_default();
+            if claims.decision_hash != decision.decision_hash || token_sig != decision.signature {
+                return Err(TokenError::Malformed(
+                    "the token does not belong to this decision".into(),
+                ));
+            }
+            Ok(())
+        }
+        None => {
+            let mut msg = DECISION_SIGNING_CONTEXT.to_vec();
+            msg.extend_from_slice(decision.decision_hash.as_bytes());
+            crate::signer::verify(public_key, &msg, &sig).map_err(|_| TokenError::BadSignature)
+        }
+    }
+}
+
 fn loaded_summary(policy: &Policy, counts: PolicyCounts) -> PolicyLoaded {
     PolicyLoaded {
         name: policy.name.clone(),

@@ -18,7 +18,9 @@ pub mod time;
 
 pub use capability::{CapabilityToken, Expect, TokenClaims, TokenError, verify_token};
 pub use decision::{Decision, Verdict};
-pub use engine::{Engine, EngineError, Governor, NodeConfig, Pending, PolicyLoaded};
+pub use engine::{
+    Engine, EngineError, Governor, NodeConfig, Pending, PolicyLoaded, verify_decision_signature,
+};
 pub use ledger::{Entry, EntryKind, VerifyReport};
 pub use policy::{Mode, Policy, PolicyError};
 pub use random::{OsRandom, Random, SeededRandom};

@@ -292,3 +292,29 @@ fn stored_entries_are_canonical_and_hash_as_documented() {
         d.ledger_entry_hash
     );
 }
+
+#[test]
+fn decision_signatures_verify_offline() {
+    use lexecon_core::engine::verify_decision_signature;
+    let mut gov = Governor::open(engine("sig"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let pk = gov.engine().public_key();
+    let permit = gov.decide(&search()).unwrap();
+    let mut exec = search();
+    exec.tool = "execute".into();
+    let deny = gov.decide(&exec).unwrap();
+    assert!(permit.allowed && !deny.allowed);
+    verify_decision_signature(&permit, &pk).unwrap();
+    verify_decision_signature(&deny, &pk).unwrap();
+    let mut forged = deny.clone();
+    forged.decision_hash = permit.decision_hash.clone();
+    assert_eq!(
+        verify_decision_signature(&forged, &pk),
+        Err(TokenError::BadSignature)
+    );
+    let mut forged = permit.clone();
+    forged.decision_hash = deny.decision_hash.clone();
+    assert!(verify_decision_signature(&forged, &pk).is_err());
+    let other = Ed25519Signer::from_seed(&[1; 32]).public_key();
+    assert!(verify_decision_signature(&deny, &other).is_err());
+}
