@@ -14,7 +14,9 @@ use lexecon_core::engine::{Engine, EngineError, Governor, NodeConfig};
 use lexecon_core::ledger::FailureKind;
 use lexecon_core::storage::{EntryRecord, MemoryStorage, Storage, StorageError};
 use lexecon_core::time::SteppingClock;
-use lexecon_core::{DecisionRequest, Ed25519Signer, Expect, SeededRandom, TokenError, Verdict};
+use lexecon_core::{
+    DecisionRequest, Ed25519Signer, Expect, SeededRandom, Signer, TokenError, Verdict,
+};
 
 const POLICY: &str = include_str!("../../examples/policies/ai_assistant.json");
 const T0: u64 = 1_795_525_681_123;
