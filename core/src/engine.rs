@@ -744,12 +744,19 @@ const SCAN_CHUNK: u64 = 1024;
 impl<S: Storage> Governor<S> {
     /// Opens the ledger in `storage`: restores the chain head, the active
     /// policy (from its latest `policy_load` entry) and the rate-limit
-    /// windows.
+    /// windows. An engine that already holds a chain head only catches up
+    /// with the entries after it.
     ///
     /// # Errors
     /// [`EngineError::Storage`] when storage fails, [`EngineError::Ledger`]
     /// when the stored policy or head cannot be read.
     pub fn open(mut engine: Engine, mut storage: S) -> Result<Self, EngineError> {
+        if !engine.is_empty() {
+            // Already restored (e.g. by a `TailRestorer`): only catch up.
+            let mut gov = Self { engine, storage };
+            gov.catch_up()?;
+            return Ok(gov);
+        }
         let len = storage.len()?;
         if len > 0 {
             restore(&mut engine, &mut storage, len)?;
@@ -949,63 +956,138 @@ pub fn verify_storage<S: Storage + ?Sized>(
 }
 
 fn restore<S: Storage>(engine: &mut Engine, storage: &mut S, len: u64) -> Result<(), EngineError> {
-    let now = engine.clock.now_ms();
-    let mut policy: Option<Entry> = None;
-    let mut horizon: Option<u64> = None;
-    let mut decisions: Vec<Entry> = Vec::new();
-    let mut head: Option<(u64, String)> = None;
-    let mut end = len;
-    'scan: while end > 0 {
-        let start = end.saturating_sub(SCAN_CHUNK);
-        let chunk = storage.get_range(start, end)?;
-        if chunk.len() as u64 != end - start {
+    let mut restorer = TailRestorer::new(engine, len);
+    while let Some(last) = restorer.wants() {
+        let start = (last + 1).saturating_sub(SCAN_CHUNK);
+        let chunk = storage.get_range(start, last + 1)?;
+        if chunk.len() as u64 != last + 1 - start {
             return Err(EngineError::Ledger(format!(
-                "entries {start}..{end} could not all be read"
+                "entries {start}..={last} could not all be read"
             )));
         }
-        for (offset, bytes) in chunk.iter().enumerate().rev() {
-            let index = start + offset as u64;
-            let entry = Entry::parse(bytes)
-                .map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
-            if entry.index != index {
-                return Err(EngineError::Ledger(format!(
-                    "entry at {index} says index {}; run `lexecon ledger verify`",
-                    entry.index
-                )));
-            }
-            if head.is_none() {
-                head = Some((index, entry.entry_hash.clone()));
-            }
-            let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
-            if let Some(h) = horizon
-                && at.saturating_add(h) < now
-            {
-                break 'scan;
-            }
-            match entry.kind {
-                EntryKind::PolicyLoad if policy.is_none() => {
-                    let doc = entry
-                        .payload
-                        .get("policy")
-                        .and_then(|doc| Policy::from_value(doc).ok());
-                    horizon = Some(doc.map_or(0, |p| max_window(&p)));
-                    policy = Some(entry);
-                }
-                EntryKind::Decision => decisions.push(entry),
-                EntryKind::PolicyLoad => {}
+        for bytes in chunk.iter().rev() {
+            restorer.push(bytes)?;
+            if restorer.wants().is_none() {
+                break;
             }
         }
-        end = start;
     }
-    if let Some(p) = &policy {
-        engine.apply(p)?;
+    restorer.finish(engine)
+}
+
+/// Restores an [`Engine`] from the end of an existing ledger, newest entry
+/// first, for hosts without a synchronous [`Storage`] (JavaScript's async
+/// adapters). It reads only as far back as it must: to the latest
+/// `policy_load` entry and across the longest rate-limit window.
+///
+/// ```text
+/// let mut r = TailRestorer::new(&engine, len);
+/// while let Some(index) = r.wants() { r.push(&read(index))?; }
+/// r.finish(&mut engine)?;
+/// ```
+#[derive(Debug)]
+pub struct TailRestorer {
+    remaining: u64,
+    now: u64,
+    head: Option<(u64, String)>,
+    policy: Option<Entry>,
+    horizon: Option<u64>,
+    hits: Vec<(u64, Vec<RateHit>)>,
+    done: bool,
+}
+
+impl TailRestorer {
+    /// A restorer for a ledger of `len` entries (reads the engine's clock once
+    /// when `len > 0`).
+    pub fn new(engine: &Engine, len: u64) -> Self {
+        let now = if len > 0 { engine.clock.now_ms() } else { 0 };
+        Self {
+            remaining: len,
+            now,
+            head: None,
+            policy: None,
+            horizon: None,
+            hits: Vec::new(),
+            done: len == 0,
+        }
     }
-    for d in decisions.iter().rev() {
-        engine.apply(d)?;
+
+    /// The index of the entry to [`push`](Self::push) next, or `None` when
+    /// enough has been read.
+    pub fn wants(&self) -> Option<u64> {
+        if self.done || self.remaining == 0 {
+            None
+        } else {
+            Some(self.remaining - 1)
+        }
     }
-    if let Some((index, hash)) = head {
-        engine.len = index + 1;
-        engine.head_hash = hash;
+
+    /// Takes the stored bytes of entry [`wants`](Self::wants).
+    ///
+    /// # Errors
+    /// [`EngineError::Ledger`] when the bytes are not that entry.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), EngineError> {
+        let Some(index) = self.wants() else {
+            return Ok(());
+        };
+        let entry =
+            Entry::parse(bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
+        if entry.index != index {
+            return Err(EngineError::Ledger(format!(
+                "entry at {index} says index {}; run `lexecon ledger verify`",
+                entry.index
+            )));
+        }
+        self.remaining -= 1;
+        if self.head.is_none() {
+            self.head = Some((index, entry.entry_hash.clone()));
+        }
+        let at = parse_timestamp_ms(&entry.timestamp).unwrap_or(0);
+        if let Some(h) = self.horizon
+            && at.saturating_add(h) < self.now
+        {
+            self.done = true;
+            return Ok(());
+        }
+        match entry.kind {
+            EntryKind::PolicyLoad if self.policy.is_none() => {
+                let doc = entry
+                    .payload
+                    .get("policy")
+                    .and_then(|doc| Policy::from_value(doc).ok());
+                self.horizon = Some(doc.map_or(0, |p| max_window(&p)));
+                self.policy = Some(entry);
+            }
+            EntryKind::Decision => {
+                if let Some(hits) = entry.payload.pointer("/record/rate_limits")
+                    && let Ok(hits) = serde_json::from_value::<Vec<RateHit>>(hits.clone())
+                    && !hits.is_empty()
+                {
+                    self.hits.push((at, hits));
+                }
+            }
+            EntryKind::PolicyLoad => {}
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Applies what was read: head, active policy, rate-limit windows.
+    ///
+    /// # Errors
+    /// [`EngineError::Ledger`] when the stored policy no longer loads.
+    pub fn finish(self, engine: &mut Engine) -> Result<(), EngineError> {
+        if let Some(p) = &self.policy {
+            engine.apply(p)?;
+        }
+        for (at, hits) in self.hits.iter().rev() {
+            for hit in hits {
+                engine.rates.record(hit, *at);
+            }
+        }
+        if let Some((index, hash)) = self.head {
+            engine.len = index + 1;
+            engine.head_hash = hash;
+        }
+        Ok(())
+    }
 }

@@ -19,7 +19,8 @@ pub mod time;
 pub use capability::{CapabilityToken, Expect, TokenClaims, TokenError, verify_token};
 pub use decision::{Decision, Verdict};
 pub use engine::{
-    Engine, EngineError, Governor, NodeConfig, Pending, PolicyLoaded, verify_decision_signature,
+    Engine, EngineError, Governor, NodeConfig, Pending, PolicyLoaded, TailRestorer,
+    verify_decision_signature,
 };
 pub use ledger::{Entry, EntryKind, VerifyReport};
 pub use policy::{Mode, Policy, PolicyError};
