@@ -1,0 +1,164 @@
+// A client for a Lexecon server over `fetch` (Node >= 18, Workers, Deno,
+// Vercel Edge, browsers). It needs no WebAssembly.
+
+import {
+  LexeconConfigError,
+  LexeconError,
+  LexeconHttpError,
+  LexeconNetworkError,
+  LexeconRequestError,
+  LexeconTimeoutError,
+  errorFromCode,
+} from "./errors.js";
+
+export class LexeconClient {
+  #base;
+  #apiKey;
+  #timeoutMs;
+  #fetch;
+  #headers;
+
+  /**
+   * @param {import("../types/client.js").LexeconClientOptions} options
+   */
+  constructor(options) {
+    const o = options ?? /** @type {any} */ ({});
+    if (typeof o.baseUrl !== "string" && !(o.baseUrl instanceof URL)) {
+      throw new LexeconConfigError("baseUrl must be a URL string");
+    }
+    let base;
+    try {
+      base = new URL(String(o.baseUrl));
+    } catch {
+      throw new LexeconConfigError(`baseUrl \`${o.baseUrl}\` is not a URL`);
+    }
+    if (!base.pathname.endsWith("/")) base.pathname += "/";
+    this.#base = base;
+    this.#apiKey = o.apiKey;
+    this.#timeoutMs = o.timeoutMs ?? 10_000;
+    if (!(this.#timeoutMs > 0)) throw new LexeconConfigError("timeoutMs must be a positive number");
+    this.#fetch = o.fetch ?? globalThis.fetch;
+    if (typeof this.#fetch !== "function") {
+      throw new LexeconConfigError("no global fetch: pass `fetch` in the options");
+    }
+    this.#headers = o.headers ?? {};
+  }
+
+  /**
+   * POST /decide.
+   * @param {import("../types/index.js").DecisionRequest} request
+   * @returns {Promise<import("../types/index.js").Decision>}
+   */
+  decide(request) {
+    return this.#call("POST", "decide", request);
+  }
+
+  /**
+   * POST /decide/batch.
+   * @param {import("../types/index.js").DecisionRequest[]} requests
+   */
+  async decideBatch(requests) {
+    const body = await this.#call("POST", "decide/batch", { requests });
+    if (!body || !Array.isArray(body.decisions)) {
+      throw new LexeconHttpError("server answered /decide/batch without a `decisions` array", { code: "bad_response" });
+    }
+    return body.decisions;
+  }
+
+  /**
+   * POST /tokens/verify.
+   * @param {string} token
+   * @param {{ tool?: string, actor?: string }} [expect]
+   */
+  verifyToken(token, expect = {}) {
+    /** @type {Record<string, string>} */
+    const body = { token };
+    if (expect.tool !== undefined) body.tool = expect.tool;
+    if (expect.actor !== undefined) body.actor = expect.actor;
+    return this.#call("POST", "tokens/verify", body);
+  }
+
+  /**
+   * GET /ledger/entries/{hash}; null when the server has no such entry.
+   * @param {string} entryHash
+   */
+  async getLedgerEntry(entryHash) {
+    try {
+      return await this.#call("GET", `ledger/entries/${encodeURIComponent(entryHash)}`);
+    } catch (e) {
+      if (e instanceof LexeconError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {unknown} [body]
+   */
+  async #call(method, path, body) {
+    const url = new URL(path, this.#base);
+    /** @type {Record<string, string>} */
+    const headers = { accept: "application/json", ...this.#headers };
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    let payload;
+    if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      try {
+        payload = JSON.stringify(body);
+      } catch (e) {
+        throw new LexeconRequestError(`request is not JSON: ${/** @type {any} */ (e)?.message ?? e}`);
+      }
+    }
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.#timeoutMs);
+    try {
+      let response;
+      try {
+        response = await this.#fetch(url, { method, headers, body: payload, signal: controller.signal });
+      } catch (e) {
+        if (timedOut) {
+          throw new LexeconTimeoutError(`${method} ${url.pathname} did not answer within ${this.#timeoutMs} ms`, { cause: e });
+        }
+        throw new LexeconNetworkError(`${method} ${url.pathname} failed: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
+      }
+      let text;
+      try {
+        text = await response.text();
+      } catch (e) {
+        if (timedOut) {
+          throw new LexeconTimeoutError(`${method} ${url.pathname} did not answer within ${this.#timeoutMs} ms`, { cause: e });
+        }
+        throw new LexeconNetworkError(`${method} ${url.pathname}: reading the answer failed`, { cause: e });
+      }
+      let json;
+      try {
+        json = text === "" ? null : JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      if (!response.ok) {
+        const code = typeof json?.error === "string" ? json.error : `http_${response.status}`;
+        const detail = json?.detail;
+        const said = typeof detail === "string" ? detail : detail !== undefined ? JSON.stringify(detail) : text.slice(0, 200);
+        const message = `${method} ${url.pathname}: ${response.status} ${code}${said ? `: ${said}` : ""}`;
+        /** @type {Record<string, any>} */
+        const options = { status: response.status, detail };
+        if (detail && typeof detail === "object") {
+          for (const key of ["field", "path", "line", "column"]) if (key in detail) options[key] = detail[key];
+        }
+        throw errorFromCode(code, message, options, LexeconHttpError);
+      }
+      if (json === undefined) {
+        throw new LexeconHttpError(`${method} ${url.pathname}: the answer is not JSON`, { code: "bad_response", status: response.status });
+      }
+      return json;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+// Node (and Bun, and Deno with the `node` condition): read the .wasm next
+// to the glue and instantiate it synchronously at import (a few ms).
+import { readFileSync } from "node:fs";
+import { initWasmSync } from "../wasm.js";
+
+// Node 18 has Web Crypto but not as a global; the engine's randomness (ids,
+// generated keys) uses globalThis.crypto.getRandomValues. Checked without
+// touching the (lazy) global, so Node >= 19 loads nothing extra.
+if (!Object.getOwnPropertyDescriptor(globalThis, "crypto")) {
+  const { webcrypto } = await import("node:crypto");
+  Object.defineProperty(globalThis, "crypto", { value: webcrypto, configurable: true, writable: true, enumerable: false });
+}
+
+initWasmSync(new WebAssembly.Module(readFileSync(new URL("../../dist/wasm/lexecon_js_bg.wasm", import.meta.url))));
+
+export * from "../api.js";
+export { fileStorage } from "../file-storage-lazy.js";

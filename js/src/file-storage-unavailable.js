@@ -1,0 +1,10 @@
+// `fileStorage` outside Node: there is no file system to append to.
+import { LexeconConfigError } from "./errors.js";
+
+/** @returns {never} */
+export function fileStorage() {
+  throw new LexeconConfigError(
+    "fileStorage needs Node's file system; in this runtime pass an async storage adapter " +
+      "({ append(bytes), get(index), length() }) backed by your platform's store",
+  );
+}

@@ -1,0 +1,54 @@
+// `governed` wraps a tool function so that every call is decided first.
+
+import { LexeconConfigError, LexeconDeniedError } from "./errors.js";
+
+/**
+ * @template A, R
+ * @param {string} toolName
+ * @param {(args: A, context: any) => R | Promise<R>} fn
+ * @param {import("../types/index.js").GovernedOptions<A>} options
+ * @returns {(args: A, context?: object) => Promise<Awaited<R>>}
+ */
+export function governed(toolName, fn, options) {
+  if (typeof toolName !== "string" || toolName === "") throw new LexeconConfigError("toolName must be a non-empty string");
+  if (typeof fn !== "function") throw new LexeconConfigError("fn must be a function");
+  const o = options ?? /** @type {any} */ ({});
+  const decider = o.gov ?? o.client;
+  if (!decider || typeof decider.decide !== "function") {
+    throw new LexeconConfigError("governed needs `gov` (a Lexecon) or `client` (a LexeconClient)");
+  }
+  /**
+   * @param {any} value
+   * @param {A} args
+   */
+  const pick = (value, args) => (typeof value === "function" ? value(args) : value);
+
+  /**
+   * @param {A} args
+   * @param {object} [context] what the framework passes (tool call id, abort signal…), passed on
+   */
+  const wrapped = async (args, context) => {
+    /** @type {Record<string, unknown>} */
+    const request = {
+      actor: pick(o.actor, args) ?? "model",
+      proposed_action: pick(o.proposedAction, args) ?? `Execute ${toolName}`,
+      tool: toolName,
+      user_intent: pick(o.userIntent, args) ?? `Call ${toolName}`,
+      risk_level: pick(o.riskLevel, args) ?? 1,
+    };
+    const dataClasses = pick(o.dataClasses, args);
+    if (dataClasses !== undefined) request.data_classes = dataClasses;
+    const ctx = pick(o.context, args);
+    if (ctx !== undefined) request.context = ctx;
+    if (o.policyMode !== undefined) request.policy_mode = o.policyMode;
+    if (o.tokenTtl !== undefined) request.token_ttl = o.tokenTtl;
+    const decision = await decider.decide(/** @type {any} */ (request));
+    if (!decision || decision.allowed !== true) {
+      throw new LexeconDeniedError(toolName, decision);
+    }
+    const extra = context !== null && typeof context === "object" ? context : {};
+    return fn(args, { ...extra, capabilityToken: decision.capability_token?.token, decision });
+  };
+  Object.defineProperty(wrapped, "name", { value: `governed_${toolName}` });
+  return wrapped;
+}

@@ -1,0 +1,429 @@
+// The in-process node: the Rust engine (WebAssembly) plus a storage adapter.
+// No policy logic lives here. This file only orders the work: one operation
+// at a time against one chain head, prepare → await storage → commit, and
+// abort + resync from storage whenever storage did not acknowledge.
+
+import { engine } from "./wasm.js";
+import {
+  LexeconConfigError,
+  LexeconError,
+  LexeconLedgerError,
+  LexeconRequestError,
+  LexeconStorageError,
+  fromEngine,
+} from "./errors.js";
+import { checkAdapter, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
+
+const CONSTRUCT = Symbol("Lexecon.create");
+const decoder = new TextDecoder();
+/** Entries read per `getRange` call while replaying. */
+const REPLAY_CHUNK = 512;
+
+/**
+ * @param {unknown} key
+ * @returns {Uint8Array | undefined}
+ */
+function signingSeed(key) {
+  if (key === undefined || key === null) return undefined;
+  if (typeof key === "string") {
+    if (!/^[0-9a-fA-F]{64}$/.test(key)) {
+      throw new LexeconConfigError("signingKey must be 32 bytes or 64 hex digits");
+    }
+    const out = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) out[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
+    return out;
+  }
+  if (ArrayBuffer.isView(key) || key instanceof ArrayBuffer) {
+    const bytes = toBytes(key);
+    if (bytes.length !== 32) throw new LexeconConfigError(`signingKey must be 32 bytes, got ${bytes.length}`);
+    return bytes.slice();
+  }
+  throw new LexeconConfigError("signingKey must be a Uint8Array of 32 bytes or 64 hex digits");
+}
+
+/** @param {string} json */
+function parse(json) {
+  return JSON.parse(json);
+}
+
+export class Lexecon {
+  /** @type {any} */ #engine;
+  /** @type {any} */ #storage;
+  /** @type {Promise<unknown>} */ #queue = Promise.resolve();
+  /** Storage may hold entries this engine has not applied (after a failed append). */
+  #stale = false;
+
+  /**
+   * Use `Lexecon.create`.
+   * @param {symbol} token
+   * @param {any} wasmEngine
+   * @param {any} storage
+   */
+  constructor(token, wasmEngine, storage) {
+    if (token !== CONSTRUCT) throw new TypeError("use `await Lexecon.create(options)`");
+    this.#engine = wasmEngine;
+    this.#storage = storage;
+  }
+
+  /**
+   * Opens a node: restores the chain head, the active policy and the
+   * rate-limit windows from the end of the ledger in `storage` (reading back
+   * only to the latest policy load and across the longest rate-limit window;
+   * `verifyLedger()` checks every link), then loads `policy` if given (recorded in the ledger only when it differs
+   * from the active one).
+   * @param {import("../types/index.js").LexeconOptions} options
+   */
+  static async create(options) {
+    const o = options ?? /** @type {any} */ ({});
+    if (typeof o.nodeId !== "string" || o.nodeId.trim() === "") {
+      throw new LexeconConfigError("nodeId must be a non-empty string");
+    }
+    const storage = o.storage ?? memoryStorage();
+    checkAdapter(storage);
+    const config = {
+      node_id: o.nodeId,
+      default_token_ttl: o.defaultTokenTtl ?? 300,
+      max_token_ttl: o.maxTokenTtl ?? 3600,
+    };
+    const seed = signingSeed(o.signingKey);
+    const deterministic = o.deterministic === undefined ? undefined : JSON.stringify(o.deterministic);
+    let wasmEngine;
+    try {
+      wasmEngine = new (engine().WasmEngine)(JSON.stringify(config), seed, deterministic);
+    } catch (e) {
+      throw fromEngine(e);
+    } finally {
+      seed?.fill(0);
+    }
+    const gov = new Lexecon(CONSTRUCT, wasmEngine, storage);
+    if (o.verifyOnOpen) {
+      const report = await gov.verifyLedger();
+      if (!report.valid) {
+        throw new LexeconLedgerError(
+          `the stored ledger does not verify at entry ${report.firstInvalid}: ${report.failure?.message ?? "altered"}`,
+        );
+      }
+    }
+    await gov.#restore();
+    if (o.policy !== undefined && o.policy !== null) await gov.loadPolicy(o.policy);
+    return gov;
+  }
+
+  /** Lowercase hex of the node's Ed25519 public key (verifies its tokens and signatures). */
+  get publicKey() {
+    return this.#engine.publicKey;
+  }
+
+  /** `ed25519:` and the first 16 hex digits of the SHA-256 of the public key. */
+  get keyId() {
+    return this.#engine.keyId;
+  }
+
+  /** The node id recorded in decisions and tokens. */
+  get nodeId() {
+    return this.#engine.nodeId;
+  }
+
+  /** The chain head this node has committed: entries and the last entry's hash. */
+  get head() {
+    return { length: this.#engine.length, hash: this.#engine.headHash };
+  }
+
+  /** Hash of the active policy, or null before one is loaded. */
+  get policyHash() {
+    return this.#engine.policyHash ?? null;
+  }
+
+  /**
+   * Decides one request. Resolves after its ledger entry is stored.
+   * @param {import("../types/index.js").DecisionRequest} request
+   * @returns {Promise<import("../types/index.js").Decision>}
+   */
+  decide(request) {
+    if (request === null || typeof request !== "object" || Array.isArray(request)) {
+      return Promise.reject(new LexeconRequestError("request must be an object", { field: "request" }));
+    }
+    return this.#enqueue(async () => {
+      const [slot] = await this.#decide([request]);
+      if (slot.error) {
+        const { field, message } = slot.error;
+        // serde names a missing field only in the message; surface it as `field` too.
+        const missing = field === "request" ? /^missing field `([^`]+)`/.exec(message) : null;
+        throw new LexeconRequestError(`invalid request: ${field}: ${message}`, { field: missing ? missing[1] : field });
+      }
+      return slot;
+    });
+  }
+
+  /**
+   * Decides requests in order; each slot holds a decision or, for a request
+   * that does not validate, `{ error: { code, field, message } }`.
+   * @param {import("../types/index.js").DecisionRequest[]} requests
+   */
+  decideBatch(requests) {
+    if (!Array.isArray(requests)) {
+      return Promise.reject(new LexeconRequestError("requests must be an array", { field: "requests" }));
+    }
+    return this.#enqueue(() => this.#decide(requests));
+  }
+
+  /**
+   * Loads a policy (a JSON object, or JSON text for line/column in errors).
+   * @param {object | string} policy
+   * @returns {Promise<import("../types/index.js").PolicyLoaded>}
+   */
+  loadPolicy(policy) {
+    let text;
+    if (typeof policy === "string") text = policy;
+    else if (policy !== null && typeof policy === "object") text = JSON.stringify(policy, null, 2);
+    else return Promise.reject(new LexeconConfigError("policy must be an object or JSON text"));
+    return this.#enqueue(async () => {
+      const out = await this.#run(() => this.#engine.preparePolicy(text));
+      return out.policy;
+    });
+  }
+
+  /**
+   * Verifies a capability token with this node's key, now.
+   * @param {string} token
+   * @param {{ tool?: string, actor?: string }} [expect]
+   * @returns {Promise<import("../types/index.js").TokenVerification>}
+   */
+  async verifyToken(token, expect = {}) {
+    if (typeof token !== "string") throw new LexeconRequestError("token must be a string", { field: "token" });
+    try {
+      return parse(this.#engine.verifyToken(token, expect.tool ?? undefined, expect.actor ?? undefined));
+    } catch (e) {
+      throw fromEngine(e);
+    }
+  }
+
+  /**
+   * Walks every stored entry and checks hashes and links.
+   * @returns {Promise<import("../types/index.js").LedgerReport>}
+   */
+  async verifyLedger() {
+    const verifier = new (engine().WasmChainVerifier)();
+    try {
+      const length = toIndex(await this.#storage.length());
+      if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
+      for (let i = 0; i < length; i++) {
+        let bytes;
+        try {
+          const got = await this.#storage.get(i);
+          bytes = got === null || got === undefined ? null : toBytes(got);
+        } catch (e) {
+          verifier.missing(`storage could not read the entry: ${/** @type {any} */ (e)?.message ?? e}`);
+          break;
+        }
+        if (bytes === null) {
+          verifier.missing("entry is missing from storage");
+          break;
+        }
+        if (!verifier.push(bytes)) break;
+      }
+      const r = parse(verifier.report());
+      /** @type {import("../types/index.js").LedgerReport} */
+      const report = { valid: r.valid, entries: r.entries, headHash: r.head_hash };
+      if (r.first_invalid !== undefined) report.firstInvalid = r.first_invalid;
+      if (r.failure) report.failure = r.failure;
+      return report;
+    } finally {
+      verifier.free();
+    }
+  }
+
+  /**
+   * A stored entry, parsed, by index or entry hash; null when absent.
+   * @param {number | string} indexOrHash
+   */
+  async getLedgerEntry(indexOrHash) {
+    let index = typeof indexOrHash === "number" ? indexOrHash : NaN;
+    if (typeof indexOrHash === "string") {
+      if (typeof this.#storage.find === "function") {
+        const found = await this.#storage.find(indexOrHash);
+        index = found === null || found === undefined ? NaN : toIndex(found);
+      } else {
+        const length = toIndex(await this.#storage.length());
+        for (let i = 0; i < length; i++) {
+          const bytes = await this.#storage.get(i);
+          if (bytes && entryHead(toBytes(bytes))?.entry_hash === indexOrHash) {
+            index = i;
+            break;
+          }
+        }
+      }
+    }
+    if (!Number.isSafeInteger(index) || index < 0) return null;
+    const bytes = await this.#storage.get(index);
+    return bytes === null || bytes === undefined ? null : JSON.parse(decoder.decode(toBytes(bytes)));
+  }
+
+  // -------------------------------------------------------------------------
+
+  /**
+   * Runs `task` after every earlier operation has settled.
+   * @template T
+   * @param {() => Promise<T>} task
+   * @returns {Promise<T>}
+   */
+  #enqueue(task) {
+    const result = this.#queue.then(async () => {
+      if (this.#stale) await this.#resync();
+      return task();
+    });
+    this.#queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** @param {unknown[]} requests */
+  async #decide(requests) {
+    let json;
+    try {
+      json = JSON.stringify(requests);
+    } catch (e) {
+      throw new LexeconRequestError(`request is not JSON: ${/** @type {any} */ (e)?.message ?? e}`, { field: "request" });
+    }
+    const out = await this.#run(() => this.#engine.prepareDecisions(json));
+    return out.decisions;
+  }
+
+  /**
+   * prepare → append every record in order → commit; on any failure abort,
+   * resync from storage, and reject (fail closed).
+   * @param {() => string} prepare
+   */
+  async #run(prepare) {
+    let out;
+    try {
+      out = parse(prepare());
+    } catch (e) {
+      this.#engine.abort();
+      throw fromEngine(e);
+    }
+    const records = out.records;
+    for (let k = 0; k < records.length; k++) {
+      const record = records[k];
+      const bytes = this.#engine.recordBytes(k);
+      let stored;
+      try {
+        stored = await this.#storage.append(bytes, {
+          index: record.index,
+          entry_hash: record.entry_hash,
+          prev_hash: record.prev_hash,
+        });
+      } catch (e) {
+        await this.#failed();
+        if (e instanceof LexeconError) throw e;
+        throw new LexeconStorageError(
+          `ledger storage did not store entry ${record.index}: ${/** @type {any} */ (e)?.message ?? e}`,
+          { cause: e },
+        );
+      }
+      if (toIndex(stored) !== record.index) {
+        await this.#failed();
+        throw new LexeconStorageError(
+          `ledger storage stored entry ${record.index} at index ${String(stored)}: ` +
+            "append must resolve to the index of the stored entry",
+        );
+      }
+    }
+    this.#engine.commit();
+    return out;
+  }
+
+  /** Storage did not acknowledge: forget the prepared work and catch up with what it holds. */
+  async #failed() {
+    this.#engine.abort();
+    this.#stale = true;
+    try {
+      await this.#resync();
+    } catch {
+      // Stays stale: the next operation retries the resync first.
+    }
+  }
+
+  async #resync() {
+    await this.#catchUp();
+    this.#stale = false;
+  }
+
+  /** Restores a fresh engine from the end of the stored ledger, newest entry first. */
+  async #restore() {
+    const storage = this.#storage;
+    let length;
+    try {
+      length = toIndex(await storage.length());
+    } catch (e) {
+      throw new LexeconStorageError(`ledger storage is unavailable: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
+    }
+    if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
+    try {
+      let want = this.#engine.restoreBegin(length);
+      while (want >= 0) {
+        let bytes;
+        try {
+          bytes = await storage.get(want);
+        } catch (e) {
+          throw new LexeconStorageError(`cannot read ledger entry ${want}: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
+        }
+        if (bytes === null || bytes === undefined) throw new LexeconLedgerError(`entry ${want} is missing from storage`);
+        want = this.#engine.restorePush(toBytes(bytes));
+      }
+      this.#engine.restoreFinish();
+    } catch (e) {
+      if (e instanceof LexeconError) throw e;
+      throw fromEngine(e);
+    }
+  }
+
+  /** Applies every stored entry this engine has not seen. */
+  async #catchUp() {
+    const storage = this.#storage;
+    let length;
+    try {
+      length = toIndex(await storage.length());
+    } catch (e) {
+      throw new LexeconStorageError(`ledger storage is unavailable: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
+    }
+    if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
+    let next = this.#engine.length;
+    if (length < next) {
+      throw new LexeconLedgerError(
+        `storage holds ${length} entries but this node has committed ${next}: the ledger was truncated`,
+      );
+    }
+    while (next < length) {
+      const end = Math.min(length, next + REPLAY_CHUNK);
+      let chunk;
+      try {
+        if (typeof storage.getRange === "function") {
+          chunk = await storage.getRange(next, end);
+        } else {
+          chunk = [];
+          for (let i = next; i < end; i++) chunk.push(await storage.get(i));
+        }
+      } catch (e) {
+        if (e instanceof LexeconError) throw e;
+        throw new LexeconStorageError(`cannot read ledger entries ${next}..${end}: ${/** @type {any} */ (e)?.message ?? e}`, {
+          cause: e,
+        });
+      }
+      if (!Array.isArray(chunk) || chunk.length === 0) {
+        throw new LexeconLedgerError(`entry ${next} is missing from storage`);
+      }
+      for (const item of chunk) {
+        if (item === null || item === undefined) throw new LexeconLedgerError(`entry ${next} is missing from storage`);
+        try {
+          this.#engine.observe(toBytes(item));
+        } catch (e) {
+          throw fromEngine(e);
+        }
+        next++;
+      }
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// Storage adapters and the helpers they share. An adapter is
+//   { append(bytes, meta) → index, get(index) → bytes | null, length() → n,
+//     find?(entryHash) → index | null, getRange?(start, end) → bytes[] }
+// where every method may return a promise. `append` must be durable when it
+// resolves: the decision is acknowledged only after that.
+
+import { LexeconConfigError, LexeconStorageError } from "./errors.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Every stored entry starts with `{"entry_hash":"<64 hex>","index":<digits>,`
+// (canonical JSON sorts `entry_hash` first): the head can be read without
+// parsing the entry.
+const HEAD = '{"entry_hash":"';
+const INDEX_KEY = '","index":';
+
+/**
+ * Reads `entry_hash` and `index` from an entry's stored bytes.
+ * @param {Uint8Array} bytes
+ * @returns {{ entry_hash: string, index: number } | null}
+ */
+export function entryHead(bytes) {
+  const text = decoder.decode(bytes.subarray(0, 128));
+  if (!text.startsWith(HEAD)) return null;
+  const hash = text.slice(HEAD.length, HEAD.length + 64);
+  if (!/^[0-9a-f]{64}$/.test(hash)) return null;
+  const rest = text.slice(HEAD.length + 64);
+  if (!rest.startsWith(INDEX_KEY)) return null;
+  const digits = /^\d+/.exec(rest.slice(INDEX_KEY.length));
+  if (!digits) return null;
+  const index = Number(digits[0]);
+  return Number.isSafeInteger(index) ? { entry_hash: hash, index } : null;
+}
+
+/**
+ * Accepts what an adapter may hand back for an entry: bytes, an
+ * ArrayBuffer, or the entry's JSON text (convenient for KV stores).
+ * @param {unknown} value
+ * @returns {Uint8Array}
+ */
+export function toBytes(value) {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return encoder.encode(value);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new LexeconStorageError(`storage returned ${describe(value)} for an entry; expected bytes or the entry's JSON text`);
+}
+
+/**
+ * An index or length an adapter returned, as a safe integer (or NaN).
+ * @param {unknown} value
+ */
+export function toIndex(value) {
+  if (typeof value === "bigint") return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= 0n ? Number(value) : NaN;
+  if (typeof value === "number") return Number.isSafeInteger(value) && value >= 0 ? value : NaN;
+  if (typeof value === "string" && /^\d+$/.test(value)) return toIndex(Number(value));
+  return NaN;
+}
+
+function describe(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? `a ${value?.constructor?.name ?? "object"}` : `a ${typeof value}`;
+}
+
+/**
+ * Checks that `storage` has the adapter methods.
+ * @param {unknown} storage
+ */
+export function checkAdapter(storage) {
+  const s = /** @type {any} */ (storage);
+  for (const method of ["append", "get", "length"]) {
+    if (!s || typeof s[method] !== "function") {
+      throw new LexeconConfigError(`storage must have an \`${method}\` method ({ append(bytes), get(index), length() })`);
+    }
+  }
+}
+
+/**
+ * The in-memory ledger: for tests, short-lived workers, and embedders that
+ * persist elsewhere. Everything is lost with the process.
+ * @returns {import("../types/index.js").MemoryStorage}
+ */
+export function memoryStorage() {
+  /** @type {Uint8Array[]} */
+  const entries = [];
+  /** @type {Map<string, number>} */
+  const byHash = new Map();
+  return {
+    append(bytes, meta) {
+      const copy = toBytes(bytes).slice();
+      const head = entryHead(copy);
+      const index = entries.length;
+      if (head && head.index !== index) {
+        throw new LexeconStorageError(`append conflict: entry ${head.index} offered, but the log holds ${index} entries`, {
+          code: "ledger_contention",
+        });
+      }
+      entries.push(copy);
+      const hash = meta?.entry_hash ?? head?.entry_hash;
+      if (hash) byHash.set(hash, index);
+      return index;
+    },
+    get(index) {
+      const bytes = entries[index];
+      return bytes === undefined ? null : bytes.slice();
+    },
+    getRange(start, end) {
+      return entries.slice(start, end).map((b) => b.slice());
+    },
+    length() {
+      return entries.length;
+    },
+    find(entryHash) {
+      return byHash.get(entryHash) ?? null;
+    },
+  };
+}

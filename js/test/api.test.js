@@ -1,0 +1,210 @@
+// The in-process API: decisions, errors, tokens, the ledger.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  GENESIS_HASH,
+  Lexecon,
+  LexeconConfigError,
+  LexeconLedgerError,
+  LexeconPolicyError,
+  LexeconRequestError,
+  memoryStorage,
+  verifyToken,
+} from "lexecon";
+import { execute, guidePolicy, search, SEED } from "./helpers.js";
+
+const DECISION_FIELDS = [
+  "allowed",
+  "capability_token",
+  "decision",
+  "decision_hash",
+  "decision_id",
+  "ledger_entry_hash",
+  "ledger_index",
+  "policy_version_hash",
+  "reason",
+  "reasoning",
+  "request_id",
+  "signature",
+  "timestamp",
+];
+
+test("decide: allowed with a token, denied with the reason; snake_case fields", async () => {
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage: memoryStorage() });
+  const d = await gov.decide(search);
+  assert.deepEqual(Object.keys(d).sort(), DECISION_FIELDS);
+  assert.equal(d.allowed, true);
+  assert.equal(d.decision, "permit");
+  assert.match(d.capability_token.token, /^lxc1\./);
+  assert.equal(d.capability_token.tool, "web_search");
+  assert.equal(d.capability_token.node_id, "app-1");
+  assert.equal(d.ledger_index, 1);
+
+  const no = await gov.decide(execute);
+  assert.equal(no.allowed, false);
+  assert.equal(no.decision, "deny");
+  assert.match(no.reason, /forbid/i);
+  assert.equal(no.capability_token, null);
+
+  const risky = await gov.decide({ ...search, risk_level: 4 });
+  assert.equal(risky.decision, "escalate");
+});
+
+test("an incomplete request rejects naming the missing field; a batch keeps going", async () => {
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy() });
+  const { proposed_action: _, ...incomplete } = search;
+  await assert.rejects(gov.decide(incomplete), (e) => {
+    assert.ok(e instanceof LexeconRequestError);
+    assert.equal(e.code, "invalid_request");
+    assert.match(e.message, /missing field `proposed_action`/);
+    assert.equal(e.field, "proposed_action");
+    return true;
+  });
+  await assert.rejects(gov.decide({ ...search, risk_level: 9 }), (e) => e.field === "risk_level");
+  await assert.rejects(gov.decide({ ...search, risk_levle: 1 }), /unknown field `risk_levle`/);
+  await assert.rejects(gov.decide(null), LexeconRequestError);
+  const head = gov.head;
+  assert.equal(head.length, 1, "invalid requests write nothing");
+
+  const batch = await gov.decideBatch([search, incomplete, execute]);
+  assert.equal(batch.length, 3);
+  assert.equal(batch[0].allowed, true);
+  assert.equal(batch[1].error.code, "invalid_request");
+  assert.match(batch[1].error.message, /proposed_action/);
+  assert.equal(batch[2].allowed, false);
+  assert.equal(batch[2].ledger_index, batch[0].ledger_index + 1);
+});
+
+test("policy errors carry path, line and column; a policy is recorded once", async () => {
+  const gov = await Lexecon.create({ nodeId: "app-1" });
+  await assert.rejects(gov.loadPolicy('{\n  "name": "p",\n  "mode": "loose"\n}'), (e) => {
+    assert.ok(e instanceof LexeconPolicyError);
+    assert.equal(e.code, "invalid_policy");
+    assert.equal(e.path, "mode");
+    assert.equal(e.line, 3);
+    assert.equal(typeof e.column, "number");
+    return true;
+  });
+  assert.equal(gov.policyHash, null);
+  const no = await gov.decide(search);
+  assert.match(no.reason, /no policy/);
+
+  const first = await gov.loadPolicy(guidePolicy());
+  assert.equal(first.recorded, true);
+  const again = await gov.loadPolicy(guidePolicy());
+  assert.equal(again.recorded, false);
+  assert.equal(again.ledger_entry_hash, first.ledger_entry_hash);
+  assert.equal(gov.policyHash, first.policy_hash);
+});
+
+test("tokens verify with the node and offline; scope and tampering are caught", async () => {
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), signingKey: SEED });
+  const { token } = (await gov.decide(search)).capability_token;
+  assert.deepEqual((await gov.verifyToken(token, { tool: "web_search" })).valid, true);
+  const wrong = await gov.verifyToken(token, { tool: "execute" });
+  assert.equal(wrong.valid, false);
+  assert.equal(wrong.error, "wrong_tool");
+  const offline = verifyToken(token, { publicKey: gov.publicKey, tool: "web_search", actor: "model" });
+  assert.equal(offline.valid, true);
+  assert.equal(offline.claims.actor, "model");
+  assert.equal(verifyToken(token, { publicKey: gov.publicKey, nowMs: Date.now() + 3_600_000 }).error, "expired");
+  const forged = token.slice(0, -3) + (token.endsWith("AAA") ? "BBB" : "AAA");
+  assert.equal((await gov.verifyToken(forged)).valid, false);
+  assert.equal((await gov.verifyToken("nope")).error, "malformed");
+  const other = await Lexecon.create({ nodeId: "other" });
+  assert.equal((await other.verifyToken(token)).error, "unknown_key");
+});
+
+test("signing keys: the same seed gives the same key; bad keys are refused", async () => {
+  const a = await Lexecon.create({ nodeId: "a", signingKey: SEED });
+  const b = await Lexecon.create({ nodeId: "b", signingKey: Uint8Array.from(Buffer.from(SEED, "hex")) });
+  assert.equal(a.publicKey, b.publicKey);
+  assert.match(a.keyId, /^ed25519:[0-9a-f]{16}$/);
+  const c = await Lexecon.create({ nodeId: "c" });
+  assert.notEqual(c.publicKey, a.publicKey, "generated when absent");
+  await assert.rejects(Lexecon.create({ nodeId: "x", signingKey: "abc" }), LexeconConfigError);
+  await assert.rejects(Lexecon.create({ nodeId: "x", signingKey: new Uint8Array(31) }), LexeconConfigError);
+  await assert.rejects(Lexecon.create({ nodeId: "" }), LexeconConfigError);
+  await assert.rejects(Lexecon.create({ nodeId: "x", storage: {} }), LexeconConfigError);
+});
+
+test("reopening a ledger replays it: same head, same policy, no duplicate policy entry", async () => {
+  const storage = memoryStorage();
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage, signingKey: SEED });
+  await gov.decideBatch([search, execute, search]);
+  const reopened = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage, signingKey: SEED });
+  assert.deepEqual(reopened.head, gov.head);
+  assert.equal(reopened.policyHash, gov.policyHash);
+  assert.equal(storage.length(), 4, "the already-active policy was not recorded again");
+  const d = await reopened.decide(search);
+  assert.equal(d.ledger_index, 4);
+});
+
+test("verifyLedger finds an altered entry; opening an altered ledger fails closed", async () => {
+  const inner = memoryStorage();
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage: inner });
+  await gov.decideBatch([search, execute, search]);
+  const good = await gov.verifyLedger();
+  assert.deepEqual(good, { valid: true, entries: 4, headHash: gov.head.hash });
+
+  const tampered = {
+    ...inner,
+    get(i) {
+      const b = inner.get(i);
+      if (i === 2 && b) {
+        const text = new TextDecoder().decode(b).replace('"allowed":false', '"allowed":true');
+        return new TextEncoder().encode(text);
+      }
+      return b;
+    },
+  };
+  delete tampered.getRange;
+  // By default opening reads only the ledger's end; verifyLedger finds the change.
+  const opened = await Lexecon.create({ nodeId: "v", storage: tampered });
+  const report = await opened.verifyLedger();
+  assert.equal(report.valid, false);
+  assert.equal(report.firstInvalid, 2);
+  // With verifyOnOpen, opening checks every entry and refuses the altered ledger.
+  await assert.rejects(Lexecon.create({ nodeId: "v", storage: tampered, verifyOnOpen: true }), (e) => {
+    assert.ok(e instanceof LexeconLedgerError);
+    assert.equal(e.code, "ledger_corrupt");
+    return true;
+  });
+});
+
+test("verifyLedger reports the first invalid entry", async () => {
+  const inner = memoryStorage();
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage: inner });
+  await gov.decideBatch([search, execute, search]);
+  let tamper = false;
+  const storage = {
+    append: (b, m) => inner.append(b, m),
+    length: () => inner.length(),
+    get(i) {
+      const b = inner.get(i);
+      if (tamper && i === 2) return new TextDecoder().decode(b).replace('"risk_level":5', '"risk_level":1');
+      return b;
+    },
+  };
+  const node = await Lexecon.create({ nodeId: "app-1", storage });
+  tamper = true;
+  const report = await node.verifyLedger();
+  assert.equal(report.valid, false);
+  assert.equal(report.firstInvalid, 2);
+  assert.equal(report.entries, 2);
+  assert.equal(report.failure.kind, "hash_mismatch");
+});
+
+test("getLedgerEntry by index and by hash", async () => {
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy() });
+  const d = await gov.decide(search);
+  const byHash = await gov.getLedgerEntry(d.ledger_entry_hash);
+  assert.equal(byHash.index, d.ledger_index);
+  assert.equal(byHash.kind, "decision");
+  assert.equal(byHash.payload.decision_hash, d.decision_hash);
+  const zero = await gov.getLedgerEntry(0);
+  assert.equal(zero.kind, "policy_load");
+  assert.equal(zero.prev_hash, GENESIS_HASH);
+  assert.equal(await gov.getLedgerEntry("0".repeat(64)), null);
+  assert.equal(await gov.getLedgerEntry(99), null);
+});

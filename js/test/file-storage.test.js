@@ -1,0 +1,212 @@
+// fileStorage: the Rust host's on-disk format, fsynced appends, recovery of
+// a torn last record, damage kept in place; and, when a `lexecon` binary is
+// around, interchange with the Rust host in both directions.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, truncateSync, appendFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { Lexecon, LexeconStorageError, fileStorage } from "lexecon";
+import { fileStorage as fileStorageSubpath } from "lexecon/file";
+import { execute, guidePolicy, repoRoot, search, SEED } from "./helpers.js";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "lexecon-js-"));
+
+/** CRC-32/IEEE of bytes, independently of the implementation (zlib when Node has it). */
+function crc32(bytes) {
+  let c = ~0 >>> 0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+async function writeLedger(path, n = 3) {
+  const storage = fileStorage(path);
+  const gov = await Lexecon.create({ nodeId: "file-node", policy: guidePolicy(), storage, signingKey: SEED });
+  const decisions = await gov.decideBatch(Array.from({ length: n }, (_, i) => (i % 2 ? execute : search)));
+  await storage.close();
+  return { gov, decisions };
+}
+
+test("the file is LXLEDG01 + [len|crc32|index|hash|payload] records", async () => {
+  const path = join(tmp(), "ledger.db");
+  const { gov } = await writeLedger(path, 2);
+  const file = readFileSync(path);
+  assert.equal(file.subarray(0, 8).toString("latin1"), "LXLEDG01");
+  let offset = 8;
+  let index = 0;
+  while (offset < file.length) {
+    const len = file.readUInt32LE(offset);
+    const crc = file.readUInt32LE(offset + 4);
+    assert.equal(Number(file.readBigUInt64LE(offset + 8)), index);
+    const hash = file.subarray(offset + 16, offset + 48).toString("hex");
+    const payload = file.subarray(offset + 48, offset + 48 + len);
+    assert.equal(crc, crc32(file.subarray(offset + 8, offset + 48 + len)), `crc of record ${index}`);
+    assert.equal(JSON.parse(payload.toString("utf8")).entry_hash, hash);
+    offset += 48 + len;
+    index++;
+  }
+  assert.equal(offset, file.length);
+  assert.equal(index, gov.head.length);
+  assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+});
+
+test("reopening replays the file; appends continue the chain", async () => {
+  const path = join(tmp(), "ledger.db");
+  const { gov, decisions } = await writeLedger(path, 3);
+  const storage = fileStorageSubpath(path);
+  const again = await Lexecon.create({ nodeId: "file-node", policy: guidePolicy(), storage, signingKey: SEED });
+  assert.deepEqual(again.head, gov.head);
+  assert.equal(await storage.find(decisions[1].ledger_entry_hash), 2);
+  const d = await again.decide(search);
+  assert.equal(d.ledger_index, 4);
+  assert.equal((await again.verifyLedger()).valid, true);
+  await storage.close();
+});
+
+test("a second writer in the same process is refused until the first closes", async () => {
+  const path = join(tmp(), "ledger.db");
+  const a = fileStorage(path);
+  await a.open();
+  const b = fileStorage(path);
+  await assert.rejects(b.open(), (e) => e instanceof LexeconStorageError && e.code === "locked");
+  const ro = fileStorage(path, { readOnly: true });
+  assert.equal((await ro.open()).records, 0, "a read-only handle needs no lock");
+  await a.close();
+  await b.open();
+  await b.close();
+  await ro.close();
+});
+
+test("a torn last record is cut on open; every complete record is kept", async () => {
+  const path = join(tmp(), "ledger.db");
+  const { gov } = await writeLedger(path, 3);
+  const size = statSync(path).size;
+  // A crash in the middle of an append: a header and part of a payload.
+  const torn = Buffer.alloc(48 + 10);
+  torn.writeUInt32LE(500, 0);
+  appendFileSync(path, torn);
+  const storage = fileStorage(path);
+  const recovery = await storage.open();
+  assert.equal(recovery.truncatedBytes, 58);
+  assert.equal(recovery.records, 4);
+  assert.equal(statSync(path).size, size);
+  const again = await Lexecon.create({ nodeId: "file-node", storage, signingKey: SEED });
+  assert.deepEqual(again.head, gov.head);
+  assert.equal((await again.decide(search)).ledger_index, 4);
+  await storage.close();
+
+  // A file cut inside a record header.
+  const path2 = join(tmp(), "ledger.db");
+  await writeLedger(path2, 1);
+  const full = statSync(path2).size;
+  appendFileSync(path2, Buffer.alloc(20));
+  const s2 = fileStorage(path2);
+  assert.equal((await s2.open()).truncatedBytes, 20);
+  assert.equal(statSync(path2).size, full);
+  await s2.close();
+});
+
+test("a damaged record keeps its place: length counts it, reading it fails, nothing is truncated", async () => {
+  const path = join(tmp(), "ledger.db");
+  await writeLedger(path, 3);
+  const file = readFileSync(path);
+  const second = 8 + 48 + file.readUInt32LE(8); // record 1
+  file[second + 48 + 20] ^= 0x01; // flip a payload bit
+  writeFileSync(path, file);
+  const storage = fileStorage(path);
+  const recovery = await storage.open();
+  assert.equal(recovery.records, 4);
+  assert.equal(recovery.truncatedBytes, 0);
+  assert.equal(recovery.problems.length, 1);
+  assert.equal(recovery.problems[0].index, 1);
+  assert.match(recovery.problems[0].detail, /fails its checksum/);
+  assert.equal(statSync(path).size, file.length, "damage is never cut");
+  assert.equal(await storage.length(), 4);
+  assert.ok(await storage.get(0));
+  await assert.rejects(storage.get(1), (e) => e instanceof LexeconStorageError && e.index === 1);
+  assert.ok(await storage.get(2), "records after the damage are still read");
+  await assert.rejects(Lexecon.create({ nodeId: "file-node", storage }), /corrupt at entry 1/);
+  await storage.close();
+});
+
+test("a damaged length field costs one entry, not the rest of the log", async () => {
+  const path = join(tmp(), "ledger.db");
+  await writeLedger(path, 3);
+  const file = readFileSync(path);
+  const second = 8 + 48 + file.readUInt32LE(8);
+  file.writeUInt32LE(file.readUInt32LE(second) + 3, second);
+  writeFileSync(path, file);
+  const storage = fileStorage(path, { readOnly: true });
+  const recovery = await storage.open();
+  assert.equal(recovery.records, 4);
+  assert.deepEqual(
+    recovery.problems.map((p) => p.index),
+    [1],
+  );
+  assert.ok(await storage.get(2));
+  assert.ok(await storage.get(3));
+  await storage.close();
+});
+
+test("files that are not ledgers are refused; a cut-short creation is rewritten", async () => {
+  const dir = tmp();
+  writeFileSync(join(dir, "x.db"), "hello world, not a ledger");
+  await assert.rejects(fileStorage(join(dir, "x.db")).open(), (e) => e.code === "not_a_ledger");
+  writeFileSync(join(dir, "y.db"), "LXLE");
+  const s = fileStorage(join(dir, "y.db"));
+  assert.equal((await s.open()).truncatedBytes, 4);
+  await s.close();
+  assert.equal(readFileSync(join(dir, "y.db")).toString(), "LXLEDG01");
+  await assert.rejects(fileStorage(join(dir, "missing", "z.db")).open(), /does not exist/);
+  truncateSync(join(dir, "y.db"), 8);
+});
+
+// ---------------------------------------------------------------------------
+// Interchange with the Rust host (runs when a `lexecon` binary exists)
+// ---------------------------------------------------------------------------
+
+function findLexecon() {
+  const candidates = [
+    process.env.LEXECON_BIN,
+    join(repoRoot, "target/release/lexecon"),
+    join(repoRoot, "target/debug/lexecon"),
+    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, "debug/lexecon"),
+  ].filter(Boolean);
+  return candidates.find((p) => existsSync(p));
+}
+
+const lexecon = findLexecon();
+
+test("the Rust host's `lexecon ledger verify` accepts a ledger written by the npm package, and vice versa", {
+  skip: lexecon ? false : "no lexecon binary (set LEXECON_BIN or build the host)",
+}, async () => {
+  const home = tmp();
+  const env = { ...process.env, LEXECON_HOME: home, NO_COLOR: "1" };
+  const run = (...args) => execFileSync(lexecon, ["--node-id", "n1", ...args], { env, encoding: "utf8" });
+  run("init");
+  const ledgerPath = join(home, "nodes", "n1", "ledger.db");
+  assert.ok(existsSync(ledgerPath), `expected the node's ledger at ${ledgerPath}`);
+
+  // JS writes, Rust verifies.
+  const storage = fileStorage(ledgerPath);
+  const gov = await Lexecon.create({ nodeId: "n1", policy: guidePolicy(), storage });
+  await gov.decideBatch([search, execute, search]);
+  await storage.close();
+  const verified = run("ledger", "verify");
+  assert.match(verified, /ledger valid: 4 entries/, verified);
+
+  // Rust appends, JS replays and verifies.
+  run("decide", "--actor", "model", "--tool", "web_search", "--action", "Execute web_search", "--intent", "Research", "--risk", "1");
+  const s2 = fileStorage(ledgerPath);
+  const reopened = await Lexecon.create({ nodeId: "n1", storage: s2 });
+  assert.equal(reopened.head.length, 5);
+  const report = await reopened.verifyLedger();
+  assert.equal(report.valid, true);
+  await reopened.decide(search);
+  await s2.close();
+  assert.match(run("ledger", "verify"), /ledger valid: 6 entries/);
+});

@@ -1,0 +1,50 @@
+// governed(toolName, fn, { gov | client, … }): decide first, then call.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Lexecon, LexeconConfigError, LexeconDeniedError, governed } from "lexecon";
+import { guidePolicy } from "./helpers.js";
+
+test("allowed: fn gets the args, the token, the decision and the framework's context", async () => {
+  const gov = await Lexecon.create({ nodeId: "g", policy: guidePolicy() });
+  let seen;
+  const search = governed("web_search", (args, ctx) => {
+    seen = { args, ctx };
+    return `results for ${args.query}`;
+  }, { gov, userIntent: (a) => `Research ${a.query}` });
+  assert.equal(search.name, "governed_web_search");
+  assert.equal(await search({ query: "wasm" }, { toolCallId: "call_1" }), "results for wasm");
+  assert.deepEqual(seen.args, { query: "wasm" });
+  assert.equal(seen.ctx.toolCallId, "call_1");
+  assert.match(seen.ctx.capabilityToken, /^lxc1\./);
+  assert.equal(seen.ctx.decision.allowed, true);
+  const entry = await gov.getLedgerEntry(seen.ctx.decision.ledger_entry_hash);
+  assert.equal((entry.payload.record ?? entry.payload).user_intent, "Research wasm");
+  assert.equal((await gov.verifyToken(seen.ctx.capabilityToken, { tool: "web_search" })).valid, true);
+});
+
+test("denied and escalated: LexeconDeniedError with the reason; fn is never called", async () => {
+  const gov = await Lexecon.create({ nodeId: "g", policy: guidePolicy() });
+  let called = 0;
+  const exec = governed("execute", () => called++, { gov, riskLevel: 5 });
+  await assert.rejects(exec({ cmd: "ls" }), (e) => {
+    assert.ok(e instanceof LexeconDeniedError);
+    assert.equal(e.code, "denied");
+    assert.equal(e.verdict, "deny");
+    assert.match(e.reason, /forbid/i);
+    assert.equal(e.decision.allowed, false);
+    assert.equal(e.tool, "execute");
+    return true;
+  });
+  const risky = governed("web_search", () => called++, { gov, riskLevel: 4 });
+  await assert.rejects(risky({}), (e) => e instanceof LexeconDeniedError && e.code === "escalated" && /confirmation/.test(e.reason));
+  assert.equal(called, 0);
+});
+
+test("bad requests and bad options fail loudly, never as an allow", async () => {
+  const gov = await Lexecon.create({ nodeId: "g", policy: guidePolicy() });
+  const bad = governed("web_search", () => "ran", { gov, riskLevel: 9 });
+  await assert.rejects(bad({}), (e) => e.code === "invalid_request" && e.field === "risk_level");
+  assert.throws(() => governed("x", () => 1, {}), LexeconConfigError);
+  assert.throws(() => governed("", () => 1, { gov }), LexeconConfigError);
+  assert.throws(() => governed("x", null, { gov }), LexeconConfigError);
+});

@@ -1,0 +1,50 @@
+// Runs the edge handler example with web-standard Request/Response only, in
+// a process started with an edge condition (see test/edge.test.js). Prints
+// one JSON line with what happened.
+import assert from "node:assert/strict";
+import worker from "../../examples/edge-worker.js";
+
+const resolved = import.meta.resolve("lexecon");
+const call = (body) =>
+  worker.fetch(
+    new Request("https://edge.example/tools/call", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+    {},
+  );
+
+const allowed = await call({ tool: "web_search", args: { query: "edge" } });
+assert.equal(allowed.status, 200);
+const ok = await allowed.json();
+assert.equal(ok.ok, true);
+assert.equal(ok.decision.allowed, true);
+
+const denied = await call({ tool: "shell", args: { command: "id" } });
+assert.equal(denied.status, 403);
+const no = await denied.json();
+assert.equal(no.error, "denied");
+
+const missing = await worker.fetch(new Request("https://edge.example/nope"), {});
+assert.equal(missing.status, 404);
+
+// A Durable-Object-like async store: the decisions land there.
+const map = new Map();
+const store = {
+  async get(k) {
+    return map.get(k);
+  },
+  async put(entries) {
+    for (const [k, v] of Object.entries(entries)) map.set(k, v);
+  },
+};
+const mod = await import("../../examples/edge-worker.js?durable");
+const viaDo = await mod.default.fetch(
+  new Request("https://edge.example/tools/call", { method: "POST", body: JSON.stringify({ tool: "web_search", args: { query: "x" } }) }),
+  { LEDGER: store, LEXECON_SIGNING_KEY: "07".repeat(32) },
+);
+assert.equal(viaDo.status, 200);
+assert.equal(map.get("length"), 2);
+
+console.log(JSON.stringify({ resolved, allowed: ok.decision.decision, denied: no.reason, durableEntries: map.get("length") }));

@@ -1,0 +1,24 @@
+import type { BatchItemError, Decision, DecisionRequest, LedgerEntry, TokenVerification } from "./index.js";
+
+export interface LexeconClientOptions {
+  /** `https://lexecon.internal:8443` (paths are resolved against it). */
+  baseUrl: string | URL;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Per call (10000). Exceeded → `LexeconTimeoutError`. */
+  timeoutMs?: number;
+  /** Defaults to the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Extra headers on every call. */
+  headers?: Record<string, string>;
+}
+
+/** A client for a Lexecon server; errors are `LexeconError` subclasses with `code` and `status`. */
+export declare class LexeconClient {
+  constructor(options: LexeconClientOptions);
+  decide(request: DecisionRequest): Promise<Decision>;
+  decideBatch(requests: DecisionRequest[]): Promise<Array<Decision | BatchItemError>>;
+  verifyToken(token: string, expect?: { tool?: string; actor?: string }): Promise<TokenVerification>;
+  /** Null when the server has no entry with this hash. */
+  getLedgerEntry(entryHash: string): Promise<LedgerEntry | null>;
+}
