@@ -21,10 +21,15 @@ pub const TOKEN_SIGNING_CONTEXT: &[u8] = b"lexecon-capability-v1\n";
 /// Longest compact token accepted by [`verify_token`].
 pub const MAX_TOKEN_LEN: usize = 4096;
 
+/// Largest integer an IEEE double holds exactly (2^53): token times above it
+/// would not be canonical RFC 8785 numbers, so they are refused.
+pub const MAX_TIME: u64 = 1 << 53;
+
 /// What a token grants, and for how long.
 ///
 /// Fields are declared in canonical (sorted) order, so serialising this
-/// struct with `serde_json` yields its RFC 8785 form directly.
+/// struct with `serde_json` yields its RFC 8785 form directly (times are
+/// kept at or below [`MAX_TIME`], where both forms agree).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenClaims {
@@ -212,6 +217,11 @@ pub fn verify_token(
         .map_err(|_| TokenError::Malformed("signature is not 64 bytes".into()))?;
     let claims: TokenClaims = serde_json::from_slice(&claims_bytes)
         .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+    if claims.issued_at > MAX_TIME || claims.expires_at > MAX_TIME {
+        return Err(TokenError::Malformed(format!(
+            "token times must not exceed {MAX_TIME}"
+        )));
+    }
     // Only the canonical encoding is accepted, so a token has one spelling.
     let canonical_claims = claims.canonical()?;
     if canonical_claims != claims_bytes {
@@ -343,6 +353,19 @@ mod tests {
         let mut c = claims(&key);
         c.actor = "é\u{1}\"x/\u{7f}".into();
         assert_eq!(c.canonical().unwrap(), canonical::to_vec_from(&c).unwrap());
+    }
+
+    #[test]
+    fn times_beyond_2_pow_53_are_refused() {
+        // Fuzz finding: such integers are not canonical RFC 8785 numbers.
+        let key = Ed25519Signer::from_seed(&[1; 32]);
+        let mut c = claims(&key);
+        c.issued_at = MAX_TIME + 1;
+        let t = issue(&key, &c);
+        assert!(matches!(
+            verify_token(&t, &key.public_key(), 1000, Expect::default()),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -400,7 +400,8 @@ impl Engine {
                 .unwrap_or(self.config.default_token_ttl)
                 .clamp(1, self.config.max_token_ttl.max(1));
             let issued_at = now / 1000;
-            Some((format!("tok_{}", take(16)), issued_at, issued_at + ttl))
+            let expires_at = issued_at.saturating_add(ttl).min(capability::MAX_TIME);
+            Some((format!("tok_{}", take(16)), issued_at, expires_at))
         } else {
             None
         };

@@ -234,23 +234,25 @@ impl ChainVerifier {
             kind,
             message,
         };
-        let parts = split(bytes).ok_or_else(|| {
+        let malformed = || {
             fail(
                 FailureKind::Malformed,
                 "not a canonical ledger entry".into(),
             )
-        })?;
+        };
+        let hashed = split_hash(bytes).ok_or_else(malformed)?;
         let computed: [u8; 32] = Sha256::new()
             .chain_update(b"{")
-            .chain_update(parts.body)
+            .chain_update(hashed.body)
             .finalize()
             .into();
-        if computed != parts.entry_hash {
+        if computed != hashed.entry_hash {
             return Err(fail(
                 FailureKind::HashMismatch,
                 "content does not match its entry_hash: the entry was altered".into(),
             ));
         }
+        let parts = split_links(hashed.body).ok_or_else(malformed)?;
         if parts.index != index {
             return Err(fail(
                 FailureKind::IndexMismatch,
@@ -274,7 +276,7 @@ impl ChainVerifier {
             };
             return Err(fail(kind, message));
         }
-        self.prev_hash = hash::hex(&parts.entry_hash);
+        self.prev_hash = hash::hex(&hashed.entry_hash);
         self.next_index += 1;
         Ok(())
     }
@@ -302,14 +304,19 @@ pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> VerifyRe
     v.report(None)
 }
 
-struct Parts<'a> {
+/// The hashed part of stored entry bytes: the claimed hash and the body.
+struct Hashed<'a> {
     entry_hash: [u8; 32],
-    index: u64,
     body: &'a [u8],
+}
+
+/// The members the chain check reads.
+struct Links<'a> {
+    index: u64,
     prev_hash: &'a [u8],
 }
 
-fn split(bytes: &[u8]) -> Option<Parts<'_>> {
+fn split_hash(bytes: &[u8]) -> Option<Hashed<'_>> {
     if bytes.len() < PREFIX_LEN + SUFFIX_LEN || !bytes.starts_with(HEAD) {
         return None;
     }
@@ -318,23 +325,78 @@ fn split(bytes: &[u8]) -> Option<Parts<'_>> {
     if bytes.get(HEAD.len() + 64..PREFIX_LEN)? != b"\"," {
         return None;
     }
-    let body = bytes.get(PREFIX_LEN..)?;
+    Some(Hashed {
+        entry_hash,
+        body: bytes.get(PREFIX_LEN..)?,
+    })
+}
+
+fn split_links(body: &[u8]) -> Option<Links<'_>> {
     let digits = body.strip_prefix(b"\"index\":")?;
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
     let index: u64 = std::str::from_utf8(digits.get(..end)?).ok()?.parse().ok()?;
-    let suffix = bytes.get(bytes.len() - SUFFIX_LEN..)?;
+    // The members between `index` and the suffix must be exactly `kind` and
+    // one balanced `payload` value ending where the suffix starts; otherwise
+    // the suffix could sit inside the payload and name a `prev_hash` that a
+    // JSON parser would not see (found by the `ledger_entry` fuzz target).
+    let after_index = digits.get(end..)?.strip_prefix(b",\"kind\":\"")?;
+    let kind_len = after_index.iter().position(|b| *b == b'"')?;
+    let kind = after_index.get(..kind_len)?;
+    if kind.is_empty() || !kind.iter().all(|b| b.is_ascii_lowercase() || *b == b'_') {
+        return None;
+    }
+    let payload = after_index
+        .get(kind_len..)?
+        .strip_prefix(b"\",\"payload\":")?;
+    let payload_len = payload.len().checked_sub(SUFFIX_LEN)?;
+    if json_value_len(payload)? != payload_len {
+        return None;
+    }
+    let suffix = payload.get(payload_len..)?;
     if !suffix.starts_with(b",\"prev_hash\":\"")
         || suffix.get(78..93)? != b"\",\"timestamp\":\""
         || !suffix.ends_with(b"\"}")
     {
         return None;
     }
-    Some(Parts {
-        entry_hash,
+    Some(Links {
         index,
-        body,
         prev_hash: suffix.get(14..78)?,
     })
+}
+
+/// Length of the JSON object or array at the start of `b` (string-aware
+/// bracket matching; the content is covered by the entry hash).
+fn json_value_len(b: &[u8]) -> Option<usize> {
+    if !matches!(b.first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &c) in b.iter().enumerate() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -384,6 +446,21 @@ mod tests {
         );
         assert_eq!(entry.entry_hash, rec.entry_hash);
         assert_eq!(entry.payload, json!({"a": 2, "b": 1}));
+    }
+
+    #[test]
+    fn a_suffix_hidden_in_the_payload_is_malformed() {
+        // The fuzz finding: a body whose fixed-width "suffix" is really inside
+        // the payload, followed by the real prev_hash and timestamp.
+        let body = format!(
+            "{{\"index\":0,\"kind\":\"decision\",\"prev_hash\":\"{}\",\"payload\":{{\"a\":1,\"prev_hash\":\"{GENESIS_HASH}\",\"timestamp\":\"x\"}},\"timestamp\":\"2026-11\"}}",
+            "ab".repeat(32)
+        );
+        let hash = hash::sha256_hex(body.as_bytes());
+        let stored = format!("{{\"entry_hash\":\"{hash}\",{}", &body[1..]);
+        let r = verify_chain([stored.as_bytes()]);
+        assert_eq!(r.failure.map(|f| f.kind), Some(FailureKind::Malformed));
+        assert_eq!(json_value_len(br#"{"a":"}\"{","b":[1,{}]} tail"#), Some(23));
     }
 
     #[test]

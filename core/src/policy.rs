@@ -512,7 +512,7 @@ fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError
     let (line, column) = if inner.line() == 0 {
         (None, None)
     } else {
-        (Some(inner.line()), Some(inner.column()))
+        (Some(inner.line()), Some(inner.column().max(1)))
     };
     PolicyError {
         path,
@@ -1130,6 +1130,21 @@ mod tests {
             p.resolve(TermKind::Actor, "actor:model")
         );
         assert!(p.resolve(TermKind::Actor, "mode").is_none());
+    }
+
+    #[test]
+    fn canonical_form_reloads_to_the_same_hash() {
+        // Fuzz finding: without correctly rounded float parsing, 30e80 came
+        // back as 2.9999999999999996e+81 and changed the hash.
+        for text in [
+            r#"{"metadata":30e80}"#,
+            r#"{"metadata":[3e81, 0.1, 444444444444444444444440.5]}"#,
+        ] {
+            let p = Policy::parse(text).unwrap();
+            let again = Policy::parse(std::str::from_utf8(&p.canonical).unwrap()).unwrap();
+            assert_eq!(p.hash, again.hash, "{text}");
+        }
+        assert_eq!(Policy::parse("").unwrap_err().column, Some(1));
     }
 
     #[test]

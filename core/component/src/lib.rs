@@ -100,11 +100,14 @@ pub struct ImportSigner;
 
 impl Signer for ImportSigner {
     fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError> {
-        let signature = wit_signer::sign(message).map_err(|wit_signer::SignerError::Unavailable(why)| SignerError(why))?;
+        let signature = wit_signer::sign(message)
+            .map_err(|wit_signer::SignerError::Unavailable(why)| SignerError(why))?;
         let len = signature.len();
-        signature
-            .try_into()
-            .map_err(|_| SignerError(format!("the host signer returned {len} bytes, not a 64-byte Ed25519 signature")))
+        signature.try_into().map_err(|_| {
+            SignerError(format!(
+                "the host signer returned {len} bytes, not a 64-byte Ed25519 signature"
+            ))
+        })
     }
 
     fn public_key(&self) -> [u8; 32] {
@@ -125,7 +128,9 @@ pub struct WasiClock;
 impl Clock for WasiClock {
     fn now_ms(&self) -> u64 {
         let now = wall_clock::now();
-        now.seconds.saturating_mul(1000).saturating_add(u64::from(now.nanoseconds / 1_000_000))
+        now.seconds
+            .saturating_mul(1000)
+            .saturating_add(u64::from(now.nanoseconds / 1_000_000))
     }
 }
 
@@ -138,7 +143,11 @@ impl Random for WasiRandom {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
         let bytes = wasi_random::get_random_bytes(buf.len() as u64);
         if bytes.len() != buf.len() {
-            return Err(RandomError(format!("the host returned {} random bytes, not {}", bytes.len(), buf.len())));
+            return Err(RandomError(format!(
+                "the host returned {} random bytes, not {}",
+                bytes.len(),
+                buf.len()
+            )));
         }
         buf.copy_from_slice(&bytes);
         Ok(())
@@ -163,19 +172,35 @@ impl wit::GuestGovernor for GovernorResource {
             default_token_ttl: config.default_token_ttl,
             max_token_ttl: config.max_token_ttl,
         };
-        let engine = Engine::new(config, Box::new(ImportSigner), Box::new(WasiClock), Box::new(WasiRandom));
+        let engine = Engine::new(
+            config,
+            Box::new(ImportSigner),
+            Box::new(WasiClock),
+            Box::new(WasiRandom),
+        );
         let governor = Governor::open(engine, ImportStorage).map_err(engine_error_to_wit)?;
-        Ok(wit::Governor::new(GovernorResource { inner: RefCell::new(governor) }))
+        Ok(wit::Governor::new(GovernorResource {
+            inner: RefCell::new(governor),
+        }))
     }
 
     fn load_policy(&self, text: String) -> Result<wit::PolicyLoaded, wit::EngineError> {
-        let loaded = self.inner.borrow_mut().load_policy(&text).map_err(engine_error_to_wit)?;
+        let loaded = self
+            .inner
+            .borrow_mut()
+            .load_policy(&text)
+            .map_err(engine_error_to_wit)?;
         Ok(policy_loaded_to_wit(loaded))
     }
 
     fn decide(&self, request: wit::DecisionRequest) -> Result<wit::Decision, wit::EngineError> {
-        let request = request_from_wit(request).map_err(|e| engine_error_to_wit(EngineError::Request(e)))?;
-        let decision = self.inner.borrow_mut().decide(&request).map_err(engine_error_to_wit)?;
+        let request =
+            request_from_wit(request).map_err(|e| engine_error_to_wit(EngineError::Request(e)))?;
+        let decision = self
+            .inner
+            .borrow_mut()
+            .decide(&request)
+            .map_err(engine_error_to_wit)?;
         Ok(decision_to_wit(decision))
     }
 
@@ -198,7 +223,11 @@ impl wit::GuestGovernor for GovernorResource {
                 Err(e) => slots.push(Err(e)),
             }
         }
-        let decided = self.inner.borrow_mut().decide_batch(&valid).map_err(engine_error_to_wit)?;
+        let decided = self
+            .inner
+            .borrow_mut()
+            .decide_batch(&valid)
+            .map_err(engine_error_to_wit)?;
         let mut decided = decided.into_iter();
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
@@ -207,7 +236,11 @@ impl wit::GuestGovernor for GovernorResource {
                 Ok(()) => match decided.next() {
                     Some(Ok(d)) => Ok(decision_to_wit(d)),
                     Some(Err(e)) => Err(request_error_to_wit(e)),
-                    None => return Err(wit::EngineError::Ledger("the engine returned fewer results than requests".into())),
+                    None => {
+                        return Err(wit::EngineError::Ledger(
+                            "the engine returned fewer results than requests".into(),
+                        ));
+                    }
                 },
             });
         }
@@ -220,12 +253,23 @@ impl wit::GuestGovernor for GovernorResource {
         expected_tool: Option<String>,
         expected_actor: Option<String>,
     ) -> Result<wit::TokenClaims, wit::TokenError> {
-        let expect = Expect { tool: expected_tool.as_deref(), actor: expected_actor.as_deref() };
-        self.inner.borrow().verify_token(&token, expect).map(claims_to_wit).map_err(token_error_to_wit)
+        let expect = Expect {
+            tool: expected_tool.as_deref(),
+            actor: expected_actor.as_deref(),
+        };
+        self.inner
+            .borrow()
+            .verify_token(&token, expect)
+            .map(claims_to_wit)
+            .map_err(token_error_to_wit)
     }
 
     fn verify_ledger(&self) -> Result<wit::VerifyReport, wit::EngineError> {
-        let report = self.inner.borrow_mut().verify_ledger().map_err(engine_error_to_wit)?;
+        let report = self
+            .inner
+            .borrow_mut()
+            .verify_ledger()
+            .map_err(engine_error_to_wit)?;
         Ok(report_to_wit(report))
     }
 
@@ -233,26 +277,43 @@ impl wit::GuestGovernor for GovernorResource {
         read_entry(&mut self.inner.borrow_mut(), index).map_err(engine_error_to_wit)
     }
 
-    fn entry_by_hash(&self, entry_hash: String) -> Result<Option<wit::LedgerEntry>, wit::EngineError> {
+    fn entry_by_hash(
+        &self,
+        entry_hash: String,
+    ) -> Result<Option<wit::LedgerEntry>, wit::EngineError> {
         let mut governor = self.inner.borrow_mut();
-        match governor.storage().find(&entry_hash).map_err(|e| engine_error_to_wit(e.into()))? {
+        match governor
+            .storage()
+            .find(&entry_hash)
+            .map_err(|e| engine_error_to_wit(e.into()))?
+        {
             Some(index) => read_entry(&mut governor, index).map_err(engine_error_to_wit),
             None => Ok(None),
         }
     }
 
     fn catch_up(&self) -> Result<(), wit::EngineError> {
-        self.inner.borrow_mut().catch_up().map_err(engine_error_to_wit)
+        self.inner
+            .borrow_mut()
+            .catch_up()
+            .map_err(engine_error_to_wit)
     }
 
     fn policy(&self) -> Option<wit::PolicyInfo> {
-        self.inner.borrow().engine().policy().map(|p| policy_info_to_wit(p))
+        self.inner
+            .borrow()
+            .engine()
+            .policy()
+            .map(|p| policy_info_to_wit(p))
     }
 
     fn head(&self) -> wit::LedgerHead {
         let governor = self.inner.borrow();
         let engine = governor.engine();
-        wit::LedgerHead { len: engine.len(), head_hash: engine.head_hash().to_string() }
+        wit::LedgerHead {
+            len: engine.len(),
+            head_hash: engine.head_hash().to_string(),
+        }
     }
 
     fn public_key(&self) -> Vec<u8> {
@@ -266,11 +327,15 @@ impl wit::GuestGovernor for GovernorResource {
 
 /// The entry at `index` with its stored bytes (the core's `Governor::entry`
 /// parses them but does not hand them back).
-fn read_entry(governor: &mut Governor<ImportStorage>, index: u64) -> Result<Option<wit::LedgerEntry>, EngineError> {
+fn read_entry(
+    governor: &mut Governor<ImportStorage>,
+    index: u64,
+) -> Result<Option<wit::LedgerEntry>, EngineError> {
     let Some(bytes) = governor.storage().get(index)? else {
         return Ok(None);
     };
-    let entry = Entry::parse(&bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
+    let entry =
+        Entry::parse(&bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
     Ok(Some(entry_to_wit(entry, bytes)))
 }
 
@@ -280,7 +345,10 @@ fn storage_error_from_wit(e: wit_storage::StorageError) -> StorageError {
     match e {
         wit_storage::StorageError::Conflict(len) => StorageError::Conflict { len },
         wit_storage::StorageError::Unavailable(why) => StorageError::Unavailable(why),
-        wit_storage::StorageError::Corrupt(c) => StorageError::Corrupt { index: c.index, detail: c.detail },
+        wit_storage::StorageError::Corrupt(c) => StorageError::Corrupt {
+            index: c.index,
+            detail: c.detail,
+        },
     }
 }
 
@@ -303,7 +371,9 @@ fn engine_error_to_wit(e: EngineError) -> wit::EngineError {
         EngineError::Request(e) => wit::EngineError::Request(request_error_to_wit(e)),
         EngineError::Policy(e) => wit::EngineError::Policy(policy_error_to_wit(e)),
         EngineError::Storage(e) => wit::EngineError::Storage(storage_error_to_wit(e)),
-        EngineError::Signer(SignerError(why)) => wit::EngineError::Signer(wit_signer::SignerError::Unavailable(why)),
+        EngineError::Signer(SignerError(why)) => {
+            wit::EngineError::Signer(wit_signer::SignerError::Unavailable(why))
+        }
         EngineError::Random(RandomError(why)) => wit::EngineError::Random(why),
         EngineError::Ledger(why) => wit::EngineError::Ledger(why),
         EngineError::BatchTooLarge(n) => wit::EngineError::BatchTooLarge(to_u32(n)),
@@ -311,11 +381,19 @@ fn engine_error_to_wit(e: EngineError) -> wit::EngineError {
 }
 
 fn request_error_to_wit(e: RequestError) -> wit::RequestError {
-    wit::RequestError { field: e.field, message: e.message }
+    wit::RequestError {
+        field: e.field,
+        message: e.message,
+    }
 }
 
 fn policy_error_to_wit(e: PolicyError) -> wit::PolicyError {
-    wit::PolicyError { path: e.path, message: e.message, line: e.line.map(to_u32), column: e.column.map(to_u32) }
+    wit::PolicyError {
+        path: e.path,
+        message: e.message,
+        line: e.line.map(to_u32),
+        column: e.column.map(to_u32),
+    }
 }
 
 fn mode_to_wit(mode: Mode) -> wit::PolicyMode {
@@ -379,9 +457,10 @@ fn decision_to_wit(d: Decision) -> wit::Decision {
         reasoning: d.reasoning,
         policy_version_hash: d.policy_version_hash,
         decision_hash: d.decision_hash,
-        capability_token: d
-            .capability_token
-            .map(|t| wit::CapabilityToken { claims: claims_to_wit(t.claims), token: t.token }),
+        capability_token: d.capability_token.map(|t| wit::CapabilityToken {
+            claims: claims_to_wit(t.claims),
+            token: t.token,
+        }),
         ledger_entry_hash: d.ledger_entry_hash,
         ledger_index: d.ledger_index,
         signature: d.signature,
@@ -407,7 +486,11 @@ fn policy_loaded_to_wit(l: PolicyLoaded) -> wit::PolicyLoaded {
         policy: wit::PolicyInfo {
             name: l.name,
             version: l.version,
-            mode: if l.mode == Mode::Permissive.as_str() { wit::PolicyMode::Permissive } else { wit::PolicyMode::Strict },
+            mode: if l.mode == Mode::Permissive.as_str() {
+                wit::PolicyMode::Permissive
+            } else {
+                wit::PolicyMode::Strict
+            },
             policy_hash: l.policy_hash,
             terms: to_u32(l.terms),
             relations: to_u32(l.relations),
@@ -429,8 +512,12 @@ fn token_error_to_wit(e: TokenError) -> wit::TokenError {
         TokenError::UnknownKey { key_id } => wit::TokenError::UnknownKey(key_id),
         TokenError::BadSignature => wit::TokenError::BadSignature,
         TokenError::Expired { expires_at } => wit::TokenError::Expired(expires_at),
-        TokenError::WrongTool { expected, actual } => wit::TokenError::WrongTool(mismatch(expected, actual)),
-        TokenError::WrongActor { expected, actual } => wit::TokenError::WrongActor(mismatch(expected, actual)),
+        TokenError::WrongTool { expected, actual } => {
+            wit::TokenError::WrongTool(mismatch(expected, actual))
+        }
+        TokenError::WrongActor { expected, actual } => {
+            wit::TokenError::WrongActor(mismatch(expected, actual))
+        }
     }
 }
 
@@ -460,7 +547,8 @@ fn report_to_wit(r: VerifyReport) -> wit::VerifyReport {
 }
 
 fn entry_to_wit(e: Entry, bytes: Vec<u8>) -> wit::LedgerEntry {
-    let payload = String::from_utf8_lossy(&lexecon_core::canonical::to_vec(&e.payload)).into_owned();
+    let payload =
+        String::from_utf8_lossy(&lexecon_core::canonical::to_vec(&e.payload)).into_owned();
     wit::LedgerEntry {
         index: e.index,
         prev_hash: e.prev_hash,
