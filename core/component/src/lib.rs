@@ -27,7 +27,7 @@ use lexecon_core::engine::{EngineError, Governor, NodeConfig, PolicyLoaded};
 use lexecon_core::ledger::{Entry, EntryKind, FailureKind, VerifyFailure, VerifyReport};
 use lexecon_core::policy::{Mode, Policy, PolicyError};
 use lexecon_core::random::{Random, RandomError};
-use lexecon_core::request::{DecisionRequest, RequestError};
+use lexecon_core::request::{DecisionRequest, MAX_BATCH, RequestError};
 use lexecon_core::signer::{Signer, SignerError};
 use lexecon_core::storage::{EntryRecord, Storage, StorageError};
 use lexecon_core::time::Clock;
@@ -208,6 +208,12 @@ impl wit::GuestGovernor for GovernorResource {
         &self,
         requests: Vec<wit::DecisionRequest>,
     ) -> Result<Vec<Result<wit::Decision, wit::RequestError>>, wit::EngineError> {
+        // The core's limit applies to the batch as sent.
+        if requests.len() > MAX_BATCH {
+            return Err(engine_error_to_wit(EngineError::BatchTooLarge(
+                requests.len(),
+            )));
+        }
         // Requests whose WIT form does not convert (a `context` that is not a
         // JSON object) get their error in place, exactly as the core answers
         // requests that fail validation: no ledger entry, no clock or random

@@ -1,6 +1,6 @@
 //! Ledger persistence backends that implement [`lexecon_core::storage::Storage`].
 //!
-//! - [`file`]: the embedded default, an fsynced append-only log.
+//! - [`file`](mod@file): the embedded default, an fsynced append-only log.
 //! - [`postgres`]: one chain shared by many replicas.
 
 pub mod file;

@@ -32,17 +32,38 @@
 //!
 //! # Append protocol
 //!
-//! [`Storage::append`] is one transaction: `BEGIN ISOLATION LEVEL READ
-//! COMMITTED` and `pg_advisory_xact_lock` (one round trip), a read of the
-//! stored tail (length and last `entry_hash`), a check that the batch starts
-//! at that length and links to that hash (else [`StorageError::Conflict`],
-//! nothing written), one multi-row `INSERT … SELECT FROM unnest(…)` and
-//! `COMMIT`. `Ok` is returned only after `COMMIT` succeeded. The advisory
-//! lock serialises appenders; the `UNIQUE` constraints on `idx` and
-//! `prev_hash` are the last line of defence against forks (a unique
-//! violation is reported as a conflict). Lock keys are per database:
-//! `0x6c65_7865_636f_6e01` (appends) and `0x6c65_7865_636f_6e02`
-//! (migrations), that is `"lexecon"` followed by `1` or `2`.
+//! [`Storage::append`] is one transaction of three round trips:
+//!
+//! 1. `BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(…)`;
+//! 2. one statement that reads the stored tail (length and last
+//!    `entry_hash`) and, only when the batch starts at that length and links
+//!    to that hash, inserts it (`INSERT … SELECT FROM unnest(…)`, one row per
+//!    entry); it returns the length it saw and the rows it inserted;
+//! 3. `COMMIT`. `Ok` is returned only after `COMMIT` succeeded.
+//!
+//! The advisory lock serialises appenders, and because the statement runs
+//! after the lock was granted its snapshot holds every committed append. The
+//! `UNIQUE` constraints on `idx` and `prev_hash` are the last line of
+//! defence against forks (a unique violation rolls back and is reported as a
+//! conflict). Lock keys are per database: `0x6c65_7865_636f_6e01` (appends)
+//! and `0x6c65_7865_636f_6e02` (migrations), that is `"lexecon"` followed by
+//! `1` or `2`.
+//!
+//! **A stale replica keeps the lock.** When the batch does not start at the
+//! stored tail (another replica appended since this one last looked), the
+//! append returns [`StorageError::Conflict`] with nothing written **but
+//! leaves its transaction open, holding the append lock**. The engine then
+//! catches up (its [`Storage::len`] is answered from the conflict, its
+//! [`Storage::get_range`] runs inside the same transaction and sees every
+//! committed entry), re-decides and appends again; that second append
+//! cannot be overtaken, so a busy replica is never starved by another one
+//! and each batch conflicts at most once. The lock is kept only for a batch
+//! of decisions (a policy load's retry may find that policy already active
+//! and write nothing) and when the replica is at most [`MAX_HELD_CATCH_UP`]
+//! entries behind (a replica far behind catches up without it, then
+//! retries). It is given up at the next call that comes more than
+//! [`MAX_HOLD`] later, or by the server after
+//! `idle_in_transaction_session_timeout` when no call comes.
 //!
 //! # Failures
 //!
@@ -53,7 +74,7 @@
 //! on `lexecon_schema_migrations`). A `COMMIT` whose outcome is unknown is
 //! reported as `Unavailable`, never guessed: the engine re-reads the log to
 //! learn what was committed. Each session sets `lock_timeout` (10 s) and
-//! `idle_in_transaction_session_timeout` (15 s), so a stuck replica cannot
+//! `idle_in_transaction_session_timeout` (5 s), so a stuck replica cannot
 //! hold the append lock for ever.
 //!
 //! The length is `max(idx) + 1`. A hole below it (a deleted row) makes
@@ -74,7 +95,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
 use postgres::config::{Host, SslMode};
@@ -112,7 +133,15 @@ const DEFAULT_APPLICATION_NAME: &str = "lexecon";
 /// `lock_timeout` for the append lock, and the server ends a session that
 /// sits idle inside a transaction (holding the lock) for too long.
 const SESSION_SETUP: &str = "set lock_timeout = '10s'; \
-     set idle_in_transaction_session_timeout = '15s'";
+     set idle_in_transaction_session_timeout = '5s'";
+
+/// A replica at most this many entries behind keeps the append lock after a
+/// conflict while it catches up (see the module docs); one further behind
+/// releases it, so that reading a long backlog never blocks the others.
+pub const MAX_HELD_CATCH_UP: u64 = 4096;
+/// The append lock kept after a conflict is given up at the next call that
+/// comes later than this (the caller did not retry).
+pub const MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// The versioned migrations, applied in order. Never edit a shipped entry:
 /// add a new version instead.
@@ -149,9 +178,25 @@ const SQL_RANGE_OR_LEN: &str = "select l.idx, l.bytes, t.len \
      left join lexecon_ledger l on l.idx >= $1 and l.idx < $2 \
      order by l.idx";
 const SQL_FIND: &str = "select idx from lexecon_ledger where entry_hash = $1";
-const SQL_TAIL: &str = "select idx, entry_hash from lexecon_ledger order by idx desc limit 1";
-const SQL_INSERT: &str = "insert into lexecon_ledger (idx, entry_hash, prev_hash, bytes) \
-     select * from unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[])";
+/// The append statement, run holding the append lock: reads the stored tail
+/// and inserts the batch only when it starts at the tail's length (`$5`)
+/// and links to its hash (`$6`, null for a batch starting at entry 0).
+/// Returns that length and the number of rows inserted (0: conflict). All
+/// parts of one statement share one snapshot, so the length is the one
+/// before the insert.
+const SQL_APPEND: &str = "with last as ( \
+         select idx, entry_hash from lexecon_ledger order by idx desc limit 1), \
+     tail as ( \
+         select coalesce((select idx + 1 from last), 0)::bigint as len, \
+                (select entry_hash from last) as head), \
+     ins as ( \
+         insert into lexecon_ledger (idx, entry_hash, prev_hash, bytes) \
+         select u.idx, u.entry_hash, u.prev_hash, u.bytes \
+         from unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[]) \
+              as u(idx, entry_hash, prev_hash, bytes), tail \
+         where tail.len = $5::bigint and tail.head is not distinct from $6::text \
+         returning 1) \
+     select tail.len, (select count(*) from ins) from tail";
 
 /// Why [`PostgresStorage::connect`] failed. Messages never contain the
 /// password.
@@ -264,14 +309,26 @@ struct Statements {
     range: Statement,
     range_or_len: Statement,
     find: Statement,
-    tail: Statement,
-    insert: Statement,
+    append: Statement,
 }
 
 /// One live session.
 struct Conn {
     client: Client,
     stmts: Statements,
+    /// Set while the session is inside an append transaction holding the
+    /// append lock; kept between calls only after a conflict.
+    held: Option<Held>,
+}
+
+/// The append lock kept after a conflict.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// When the conflict was answered.
+    since: Instant,
+    /// The log's length seen under the lock: it cannot change while the
+    /// lock is held, so [`Storage::len`] answers from it.
+    len: Option<u64>,
 }
 
 /// A failure inside one storage call.
@@ -302,6 +359,38 @@ pub struct PostgresStorage {
     tls: Tls,
     target: String,
     conn: Option<Conn>,
+    stats: AppendStats,
+}
+
+/// What this handle's appends did, for measurements (logged at `info` when
+/// a handle that appended is dropped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendStats {
+    /// Committed append transactions.
+    pub commits: u64,
+    /// Entries they wrote.
+    pub entries: u64,
+    /// Appends refused because another writer had moved the log on.
+    pub conflicts: u64,
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        let AppendStats {
+            commits,
+            entries,
+            conflicts,
+        } = self.stats;
+        if commits > 0 || conflicts > 0 {
+            tracing::info!(
+                server = %self.target,
+                commits,
+                entries,
+                conflicts,
+                "postgres ledger writer closed"
+            );
+        }
+    }
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -356,9 +445,15 @@ impl PostgresStorage {
             tls,
             target,
             conn: None,
+            stats: AppendStats::default(),
         };
         storage.conn = Some(storage.open()?);
         Ok(storage)
+    }
+
+    /// What this handle's appends did so far.
+    pub fn stats(&self) -> AppendStats {
+        self.stats
     }
 
     /// Opens a session: connect, session settings, migrations, statements.
@@ -385,10 +480,13 @@ impl PostgresStorage {
             range: client.prepare(SQL_RANGE).map_err(migration_error)?,
             range_or_len: client.prepare(SQL_RANGE_OR_LEN).map_err(migration_error)?,
             find: client.prepare(SQL_FIND).map_err(migration_error)?,
-            tail: client.prepare(SQL_TAIL).map_err(migration_error)?,
-            insert: client.prepare(SQL_INSERT).map_err(migration_error)?,
+            append: client.prepare(SQL_APPEND).map_err(migration_error)?,
         };
-        Ok(Conn { client, stmts })
+        Ok(Conn {
+            client,
+            stmts,
+            held: None,
+        })
     }
 
     /// Runs `op` on the live connection, reconnecting first if there is
@@ -399,6 +497,18 @@ impl PostgresStorage {
         what: &str,
         op: impl FnOnce(&mut Conn) -> Result<T, Failure>,
     ) -> Result<T, StorageError> {
+        if let Some(conn) = self.conn.as_mut()
+            && conn
+                .held
+                .is_some_and(|held| held.since.elapsed() > MAX_HOLD)
+        {
+            // The caller did not come back to retry its append: let the
+            // other replicas have the lock.
+            conn.held = None;
+            if conn.client.batch_execute("rollback").is_err() {
+                self.conn = None;
+            }
+        }
         if self.conn.is_none() {
             match self.open() {
                 Ok(conn) => {
@@ -419,7 +529,16 @@ impl PostgresStorage {
         };
         match op(conn) {
             Ok(value) => Ok(value),
-            Err(Failure::Storage(err)) => Err(err),
+            Err(Failure::Storage(err)) => {
+                if conn.held.is_some() && !matches!(err, StorageError::Conflict { .. }) {
+                    // Catching up failed: the caller will not retry soon.
+                    conn.held = None;
+                    if conn.client.batch_execute("rollback").is_err() {
+                        self.conn = None;
+                    }
+                }
+                Err(err)
+            }
             Err(Failure::Commit(err)) => {
                 // Not even a server error proves a rollback (a session
                 // terminated after its commit record was written reports a
@@ -457,6 +576,10 @@ impl PostgresStorage {
 impl Storage for PostgresStorage {
     fn len(&mut self) -> Result<u64, StorageError> {
         self.run("length read", |conn| {
+            if let Some(len) = conn.held.and_then(|held| held.len) {
+                // Holding the append lock: nobody else can have appended.
+                return Ok(len);
+            }
             let row = conn.client.query_one(&conn.stmts.len, &[])?;
             stored_index(row.try_get(0)?)
         })
@@ -489,7 +612,7 @@ impl Storage for PostgresStorage {
             return Ok(Vec::new());
         }
         self.run("range read", |conn| {
-            let Conn { client, stmts } = conn;
+            let Conn { client, stmts, .. } = conn;
             let mut out = Vec::new();
             let mut len = read_range(client, &stmts.range, (first, last), start, &mut out)?;
             if out.is_empty() {
@@ -519,7 +642,16 @@ impl Storage for PostgresStorage {
             return Ok(());
         };
         check_links(entries)?;
-        self.run("append", |conn| append_on(conn, first, entries))
+        let result = self.run("append", |conn| append_on(conn, first, entries));
+        match &result {
+            Ok(()) => {
+                self.stats.commits += 1;
+                self.stats.entries += entries.len() as u64;
+            }
+            Err(StorageError::Conflict { .. }) => self.stats.conflicts += 1,
+            Err(_) => {}
+        }
+        result
     }
 }
 
@@ -535,78 +667,92 @@ fn append_on(conn: &mut Conn, first: &EntryRecord, entries: &[EntryRecord]) -> R
             )))
         })?);
     }
-    conn.client.batch_execute(&format!(
-        "begin isolation level read committed; select pg_advisory_xact_lock({APPEND_LOCK_KEY})"
-    ))?;
-    match insert_in_transaction(conn, first, entries, &idx) {
-        Ok(()) => {
-            // Whatever goes wrong here (even a dropped connection, whose
-            // outcome is unknown) is reported as unavailable, never as
-            // success or conflict.
-            conn.client
-                .batch_execute("commit")
-                .map_err(Failure::Commit)?;
-            Ok(())
-        }
-        Err(Failure::Storage(answer)) => {
-            // Refused before anything was inserted: roll back, keep the
-            // connection.
-            rollback(conn)?;
-            Err(Failure::Storage(answer))
-        }
-        Err(Failure::Db(err)) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            // Another writer got there first (or bypassed the lock): nothing
-            // of this batch is kept once the transaction is rolled back.
-            rollback(conn)?;
-            let row = conn.client.query_one(&conn.stmts.len, &[])?;
-            let len = stored_index(row.try_get(0)?)?;
-            Err(Failure::Storage(StorageError::Conflict { len }))
-        }
-        // Dropping the connection rolls the transaction back.
-        Err(other) => Err(other),
-    }
-}
-
-/// Inside the append transaction, holding the lock: checks that the batch
-/// continues the stored tail, then inserts it. Never commits or rolls back.
-fn insert_in_transaction(
-    conn: &mut Conn,
-    first: &EntryRecord,
-    entries: &[EntryRecord],
-    idx: &[i64],
-) -> Result<(), Failure> {
-    let (len, last_hash) = match conn.client.query_opt(&conn.stmts.tail, &[])? {
-        Some(row) => (
-            stored_index(row.try_get::<_, i64>(0)?)? + 1,
-            Some(row.try_get::<_, String>(1)?),
-        ),
-        None => (0, None),
-    };
-    let consecutive = entries
-        .iter()
-        .enumerate()
-        .all(|(offset, entry)| Some(entry.index) == len.checked_add(offset as u64));
-    let linked = last_hash
-        .as_deref()
-        .is_none_or(|hash| hash == first.prev_hash);
-    if !consecutive || !linked {
-        return Err(Failure::Storage(StorageError::Conflict { len }));
-    }
-
+    let first_idx = idx.first().copied().unwrap_or_default();
+    let link: Option<&str> = (first.index > 0).then_some(first.prev_hash.as_str());
     let entry_hashes: Vec<&str> = entries.iter().map(|e| e.entry_hash.as_str()).collect();
     let prev_hashes: Vec<&str> = entries.iter().map(|e| e.prev_hash.as_str()).collect();
     let bytes: Vec<&[u8]> = entries.iter().map(|e| e.bytes.as_slice()).collect();
-    let rows = conn.client.execute(
-        &conn.stmts.insert,
-        &[&idx, &entry_hashes, &prev_hashes, &bytes],
-    )?;
-    if rows != entries.len() as u64 {
+
+    let since = match conn.held {
+        // Kept from the conflict this append retries.
+        Some(held) => held.since,
+        None => {
+            conn.client.batch_execute(&format!(
+                "begin isolation level read committed; select pg_advisory_xact_lock({APPEND_LOCK_KEY})"
+            ))?;
+            Instant::now()
+        }
+    };
+    conn.held = Some(Held { since, len: None });
+    // From here on a database error drops the connection, which rolls the
+    // transaction back and releases the lock.
+    let row = match conn.client.query_one(
+        &conn.stmts.append,
+        &[&idx, &entry_hashes, &prev_hashes, &bytes, &first_idx, &link],
+    ) {
+        Ok(row) => row,
+        Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            // A writer that bypassed the lock got there first: nothing of
+            // this batch is kept once the transaction is rolled back.
+            conn.held = None;
+            rollback(conn)?;
+            let row = conn.client.query_one(&conn.stmts.len, &[])?;
+            let len = stored_index(row.try_get(0)?)?;
+            return Err(Failure::Storage(StorageError::Conflict { len }));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let len = stored_index(row.try_get(0)?)?;
+    let inserted: i64 = row.try_get(1)?;
+    if inserted == 0 {
+        // Stale: nothing written. Keep the lock for the catch-up and the
+        // retry, unless the backlog is long, the batch is ahead of the log
+        // (which no catch-up explains), or the retry may write nothing.
+        if first.index <= len
+            && len - first.index <= MAX_HELD_CATCH_UP
+            && entries.iter().any(is_decision)
+        {
+            conn.held = Some(Held {
+                since: Instant::now(),
+                len: Some(len),
+            });
+        } else {
+            conn.held = None;
+            rollback(conn)?;
+        }
+        return Err(Failure::Storage(StorageError::Conflict { len }));
+    }
+    if u64::try_from(inserted).ok() != Some(entries.len() as u64) {
+        conn.held = None;
+        rollback(conn)?;
         return Err(Failure::Storage(StorageError::Unavailable(format!(
-            "append inserted {rows} rows for {} entries; rolled back, nothing was written",
+            "append inserted {inserted} rows for {} entries; rolled back, nothing was written",
             entries.len()
         ))));
     }
+    // Whatever goes wrong here (even a dropped connection, whose outcome is
+    // unknown) is reported as unavailable, never as success or conflict.
+    conn.held = None;
+    conn.client
+        .batch_execute("commit")
+        .map_err(Failure::Commit)?;
     Ok(())
+}
+
+/// Whether `entry` records a decision. A batch of decisions is re-decided
+/// and written again after a conflict; a policy load may not be (after
+/// catching up, the same policy may already be active), so a conflicting
+/// policy load does not keep the append lock. The first `,"kind":"` of an
+/// entry's canonical bytes is its own: only `entry_hash` and `index` come
+/// before it (DESIGN.md §5.1).
+fn is_decision(entry: &EntryRecord) -> bool {
+    const KIND: &[u8] = b",\"kind\":\"";
+    entry
+        .bytes
+        .windows(KIND.len())
+        .position(|w| w == KIND)
+        .and_then(|at| entry.bytes.get(at + KIND.len()..))
+        .is_some_and(|rest| rest.starts_with(b"decision\""))
 }
 
 /// Streams the rows of a range statement into `out`, checking that they are
@@ -1184,6 +1330,23 @@ mod tests {
         let target = describe_target(&config);
         assert_eq!(target, "alice@db1:6543,db2:5432/ledger");
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn decisions_are_told_from_policy_loads_by_their_own_kind() {
+        let rec = |bytes: &str| EntryRecord {
+            index: 1,
+            entry_hash: String::new(),
+            prev_hash: String::new(),
+            bytes: bytes.as_bytes().to_vec(),
+        };
+        assert!(is_decision(&rec(
+            r#"{"entry_hash":"ab","index":1,"kind":"decision","payload":{}}"#
+        )));
+        assert!(!is_decision(&rec(
+            r#"{"entry_hash":"ab","index":1,"kind":"policy_load","payload":{"policy":{"a":1,"kind":"decision"}}}"#
+        )));
+        assert!(!is_decision(&rec("")));
     }
 
     #[test]

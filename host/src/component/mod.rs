@@ -1,0 +1,77 @@
+//! The engine as a WASI component, run inside wasmtime.
+//!
+//! Production runs `lexecon-core` compiled to one `.wasm` component
+//! (`lexecon:governance@0.1.0`, see `wit/lexecon.wit`) so that the policy
+//! engine is sandboxed: it reaches the world only through two imports the
+//! host supplies, `storage` (the ledger) and `signer` (the node's key, which
+//! never enters the sandbox), plus a WASI wall clock and random generator.
+//! It gets no filesystem, sockets, environment or arguments.
+//!
+//! - [`ComponentHost`] compiles the component once, links it once
+//!   (`instantiate_pre`) and hands out engines.
+//! - [`ComponentEngine`] is one node's engine over any
+//!   [`Storage`](lexecon_core::Storage) and [`Signer`](lexecon_core::Signer):
+//!   it implements [`DecisionEngine`](crate::engine::DecisionEngine) like
+//!   [`NativeEngine`](crate::engine::NativeEngine) and answers with the same
+//!   `lexecon-core` types.
+//! - Every call runs in a bounded [`Store`](wasmtime::Store) (fuel and a
+//!   memory limit, see [`Limits`]). A trap or a limit hit is an error for
+//!   that call only: the instance is discarded, a fresh one is made from the
+//!   pre-linked component and re-opens the ledger from storage, which stays
+//!   the truth. A decision that could not be made is an error, never an
+//!   allow: callers answer it with a denial.
+//!
+//! # Where the component comes from
+//!
+//! `scripts/build-component.sh` builds it
+//! (`cargo build -p lexecon-component --target wasm32-wasip2 --profile
+//! wasm-release`) and copies it to `target/lexecon.wasm` at the workspace
+//! root ([`DEFAULT_COMPONENT_PATH`]). [`component_path`] returns that path,
+//! or the one in the `LEXECON_COMPONENT` environment variable.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use lexecon::component::{ComponentHost, GuestEnv, Limits};
+//! use lexecon::engine::DecisionEngine;
+//! use lexecon_core::{DecisionRequest, Ed25519Signer, MemoryStorage, NodeConfig};
+//!
+//! let host = ComponentHost::load(Limits::default())?;
+//! let mut engine = host.open(
+//!     NodeConfig::default(),
+//!     Box::new(MemoryStorage::new()),
+//!     Box::new(Ed25519Signer::from_seed(&[7; 32])),
+//!     GuestEnv::system(),
+//! )?;
+//! engine.load_policy(r#"{"name": "open", "mode": "permissive"}"#)?;
+//! let d = engine.decide(&DecisionRequest::new("model", "Search", "web_search", "Research", 1))?;
+//! assert!(d.allowed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bindings;
+mod convert;
+mod host;
+mod wasi;
+
+pub use self::convert::StoredEntry;
+pub use self::host::{ComponentEngine, ComponentError, ComponentHost, Limits};
+pub use self::wasi::GuestEnv;
+
+use std::path::PathBuf;
+
+/// Where `scripts/build-component.sh` puts the component, relative to the
+/// workspace root.
+pub const DEFAULT_COMPONENT_PATH: &str = "target/lexecon.wasm";
+
+/// The environment variable that overrides [`DEFAULT_COMPONENT_PATH`].
+pub const COMPONENT_PATH_ENV: &str = "LEXECON_COMPONENT";
+
+/// The component's path: `$LEXECON_COMPONENT` if set, else
+/// `target/lexecon.wasm` in this source tree's workspace root.
+pub fn component_path() -> PathBuf {
+    match std::env::var_os(COMPONENT_PATH_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(DEFAULT_COMPONENT_PATH),
+    }
+}

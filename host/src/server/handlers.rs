@@ -1,0 +1,730 @@
+//! The HTTP handlers: JSON in, JSON out.
+//!
+//! Bodies are read here, not by axum's extractors, so that every client
+//! mistake gets the API's JSON error: a `Content-Type` other than JSON is
+//! 415 (it also keeps browsers from posting here cross-site without a CORS
+//! preflight), a body over the limit 413, a body that is not JSON 400, a
+//! request that does not validate 422, and a body that does not arrive in
+//! `server.request_timeout` 408.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lexecon_core::capability::{Expect, verify_token as core_verify_token};
+use lexecon_core::engine::verify_storage;
+use lexecon_core::ledger::Entry;
+use lexecon_core::request::MAX_BATCH;
+use lexecon_core::storage::{Storage as _, StorageError};
+use lexecon_core::{Decision, DecisionRequest, Verdict};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::app::{MAX_BODY_BYTES, MAX_LARGE_BODY_BYTES, Shared, discard_body};
+use super::error::ApiError;
+use super::metrics::{add, inc};
+use super::worker::WorkerError;
+use crate::ledger_view::{ScanError, entry_json, scan_policy_loads};
+
+/// Decisions slower than this are logged as warnings.
+const SLOW_DECISION: Duration = Duration::from_millis(50);
+/// Default and largest `limit` of `GET /ledger/entries`.
+const DEFAULT_PAGE: u64 = 100;
+const MAX_PAGE: u64 = 1000;
+
+fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut resp = (status, body).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the answer: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads and parses a JSON body of at most `limit` bytes within the request timeout.
+async fn read_body(state: &Shared, req: Request, limit: usize) -> Result<(Bytes, Value), ApiError> {
+    let bytes = read_bytes(state, req, limit).await?;
+    let value = serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        );
+        err.extra.insert("line".into(), json!(e.line()));
+        err.extra.insert("column".into(), json!(e.column()));
+        err
+    })?;
+    Ok((bytes, value))
+}
+
+/// Reads a JSON body of at most `limit` bytes within the request timeout.
+async fn read_bytes(state: &Shared, req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        let mut e = ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        );
+        e.close = !discard_body(req).await;
+        return Err(e);
+    }
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let mut e = too_large();
+        e.close = true;
+        return Err(e);
+    }
+    let bytes = match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit))
+        .await
+    {
+        Err(_) => {
+            let mut e = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the body did not arrive in time",
+            );
+            e.close = true;
+            return Err(e);
+        }
+        Ok(Err(e)) => {
+            let is_limit = std::error::Error::source(&e).is_some_and(|s| {
+                s.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+            }) || e.to_string().contains("length limit");
+            let mut e = if is_limit {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {e}"))
+            };
+            e.close = true;
+            return Err(e);
+        }
+        Ok(Ok(b)) => b,
+    };
+    Ok(bytes)
+}
+
+/// `GET /health`: liveness; 503 once the engine thread has stopped (the
+/// process should then be restarted).
+pub async fn health(State(state): State<Shared>) -> Response {
+    if state.engine.is_running() {
+        json_response(StatusCode::OK, &json!({"status": "ok"}))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "engine_stopped"}),
+        )
+    }
+}
+
+/// `GET /status`.
+pub async fn status(State(state): State<Shared>) -> Response {
+    let snap = state.engine.snapshot();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "node_id": state.node_id,
+            "version": env!("CARGO_PKG_VERSION"),
+            "storage": state.storage_kind,
+            "policy_hash": snap.policy.as_ref().map(|p| p.policy_hash.clone()),
+            "policy": snap.policy,
+            "ledger_length": snap.ledger_len,
+            "head_hash": snap.head_hash,
+            "uptime_seconds": state.started.elapsed().as_secs_f64(),
+        }),
+    )
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(state): State<Shared>) -> Response {
+    if !state.metrics_enabled {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "metrics_disabled",
+            "metrics are disabled (`monitoring.enabled: false`)",
+        )
+        .into_response();
+    }
+    let text = state.metrics.render(
+        state.engine.snapshot().ledger_len,
+        now_s(),
+        state.started.elapsed(),
+    );
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+fn count_decision(state: &Shared, d: &Decision) {
+    let m = &state.metrics;
+    if d.allowed {
+        inc(&m.allowed);
+    } else {
+        inc(&m.denied);
+        if d.decision == Verdict::Escalate {
+            inc(&m.escalated);
+        }
+    }
+    if let Some(t) = &d.capability_token {
+        m.tokens.issued(t.claims.expires_at);
+    }
+    tracing::debug!(
+        decision_id = %d.decision_id,
+        request_id = %d.request_id,
+        allowed = d.allowed,
+        decision = d.decision.as_str(),
+        ledger_index = d.ledger_index,
+        "decided"
+    );
+}
+
+fn observe_latency(state: &Shared, start: Instant, what: &str, n: usize) {
+    let elapsed = start.elapsed();
+    state.metrics.latency.observe(elapsed);
+    if elapsed > SLOW_DECISION {
+        tracing::warn!(
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            requests = n,
+            "slow {what}: high decision latency"
+        );
+    }
+}
+
+async fn run_engine(
+    state: &Shared,
+    requests: Vec<DecisionRequest>,
+) -> Result<Vec<Decision>, ApiError> {
+    let n = requests.len() as u64;
+    let fail = |e: &WorkerError| {
+        add(&state.metrics.failed, n);
+        ApiError::from_worker(e)
+    };
+    let answer = tokio::time::timeout(state.request_timeout, state.engine.decide(requests)).await;
+    let results = match answer {
+        Err(_) => {
+            add(&state.metrics.failed, n);
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "engine_timeout",
+                "the engine did not answer in time; treat this as a denial",
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+        Ok(Err(e)) => return Err(fail(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(d) => {
+                count_decision(state, &d);
+                out.push(d);
+            }
+            Err(e) => {
+                inc(&state.metrics.invalid);
+                return Err(ApiError::invalid_request(&e, ""));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a decision request straight from the body: malformed JSON is 400
+/// `invalid_json`, a well-formed body that is not a valid request 422
+/// `invalid_request` naming the field.
+fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
+    let syntax = |inner: &serde_json::Error| {
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {inner}"),
+        );
+        err.extra.insert("line".into(), json!(inner.line()));
+        err.extra.insert("column".into(), json!(inner.column()));
+        err
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let request: DecisionRequest = match serde_path_to_error::deserialize(&mut de) {
+        Ok(r) => r,
+        Err(e) if matches!(e.inner().classify(), serde_json::error::Category::Data) => {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "request".to_string()
+            } else {
+                path
+            };
+            let message = strip_position(e.inner());
+            return Err(ApiError::invalid_request(
+                &lexecon_core::RequestError { field, message },
+                "",
+            ));
+        }
+        Err(e) => return Err(syntax(e.inner())),
+    };
+    de.end().map_err(|e| syntax(&e))?;
+    request
+        .validate()
+        .map_err(|e| ApiError::invalid_request(&e, ""))?;
+    Ok(request)
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    msg.strip_suffix(&suffix)
+        .map_or_else(|| msg.clone(), str::to_string)
+}
+
+/// `POST /decide`: the guide's request body; the decision.
+pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
+    let start = Instant::now();
+    inc(&state.metrics.requests_total);
+    let result = async {
+        let bytes = read_bytes(&state, req, MAX_BODY_BYTES).await?;
+        let request = parse_request(&bytes)?;
+        let mut decisions = run_engine(&state, vec![request]).await?;
+        decisions
+            .pop()
+            .ok_or_else(|| ApiError::from_worker(&WorkerError::Stopped))
+    }
+    .await;
+    let resp = match result {
+        Ok(d) => json_response(StatusCode::OK, &d),
+        Err(e) => {
+            if e.status.is_client_error() {
+                inc(&state.metrics.invalid);
+            }
+            e.into_response()
+        }
+    };
+    observe_latency(&state, start, "decision", 1);
+    resp
+}
+
+/// `POST /decide/batch`: `{"requests": [...]}` → `{"decisions": [...]}`.
+/// Invalid requests reject the whole batch (422 naming `requests[i].field`);
+/// nothing is decided then.
+pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
+    let start = Instant::now();
+    let result = async {
+        let (_, value) = read_body(&state, req, MAX_LARGE_BODY_BYTES).await?;
+        let Value::Object(mut obj) = value else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "expected `{\"requests\": [...]}`",
+            ));
+        };
+        if let Some(k) = obj.keys().find(|k| *k != "requests") {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("unknown field `{k}`, expected `requests`"),
+            );
+            e.field = Some(k.clone());
+            return Err(e);
+        }
+        let Some(Value::Array(items)) = obj.remove("requests") else {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "`requests` must be an array of decision requests",
+            );
+            e.field = Some("requests".into());
+            return Err(e);
+        };
+        add(&state.metrics.requests_total, items.len() as u64);
+        if items.len() > MAX_BATCH {
+            add(&state.metrics.invalid, items.len() as u64);
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!(
+                    "{} requests in one batch; the limit is {MAX_BATCH}",
+                    items.len()
+                ),
+            ));
+        }
+        let n = items.len() as u64;
+        let mut requests = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match DecisionRequest::from_value(item) {
+                Ok(r) => requests.push(r),
+                Err(e) => {
+                    add(&state.metrics.invalid, n);
+                    return Err(ApiError::invalid_request(&e, &format!("requests[{i}]")));
+                }
+            }
+        }
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        run_engine(&state, requests).await
+    }
+    .await;
+    let resp = match result {
+        Ok(decisions) => json_response(StatusCode::OK, &json!({ "decisions": decisions })),
+        Err(e) => e.into_response(),
+    };
+    observe_latency(&state, start, "batch", 0);
+    resp
+}
+
+/// `POST /tokens/verify`: `{"token": "lxc1…" | {…, "token": "lxc1…"}, "tool"?, "actor"?}`
+/// → `{"valid": true, "claims": …}` or `{"valid": false, "error": code, "detail": …}`.
+pub async fn verify_token(State(state): State<Shared>, req: Request) -> Response {
+    let result = async {
+        let (_, value) = read_body(&state, req, MAX_BODY_BYTES).await?;
+        let Value::Object(obj) = value else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "expected `{\"token\": ...}`",
+            ));
+        };
+        let field_err = |field: &str, msg: String| {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("{field}: {msg}"),
+            );
+            e.field = Some(field.to_string());
+            e
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "token" | "tool" | "actor"))
+        {
+            return Err(field_err(
+                k,
+                "unknown field, expected `token`, `tool` or `actor`".into(),
+            ));
+        }
+        let token = match obj.get("token") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(t)) => match t.get("token") {
+                Some(Value::String(s)) => s.clone(),
+                _ => {
+                    return Err(field_err(
+                        "token.token",
+                        "a capability token object must carry the compact `token` string".into(),
+                    ));
+                }
+            },
+            Some(_) => {
+                return Err(field_err(
+                    "token",
+                    "must be the compact token string or the capability_token object".into(),
+                ));
+            }
+            None => return Err(field_err("token", "missing field".into())),
+        };
+        let opt = |k: &str| -> Result<Option<String>, ApiError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(field_err(k, "must be a string".into())),
+            }
+        };
+        let (tool, actor) = (opt("tool")?, opt("actor")?);
+        let expect = Expect {
+            tool: tool.as_deref(),
+            actor: actor.as_deref(),
+        };
+        Ok(
+            match core_verify_token(&token, &state.public_key, now_s(), expect) {
+                Ok(claims) => json!({"valid": true, "claims": claims}),
+                Err(e) => json!({"valid": false, "error": e.code(), "detail": e.to_string()}),
+            },
+        )
+    }
+    .await;
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn storage_error(e: &StorageError) -> ApiError {
+    match e {
+        StorageError::Corrupt { .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger_corrupt",
+            format!("{e}; run `lexecon ledger verify --verbose`"),
+        ),
+        _ => {
+            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+            err.retry_after = Some(1);
+            err
+        }
+    }
+}
+
+fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, u64)>, ApiError> {
+    let mut out = Vec::new();
+    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if !allowed.contains(&k) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter `{k}`; expected {}",
+                allowed.join(", ")
+            )));
+        }
+        let n = v.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter `{k}` must be a non-negative integer, got `{v}`"
+            ))
+        })?;
+        out.push((k.to_string(), n));
+    }
+    Ok(out)
+}
+
+/// `GET /ledger/entries?offset&limit` (limit 1 to 1000, default 100).
+pub async fn ledger_entries(State(state): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    let params = match parse_query(q.as_deref(), &["offset", "limit"]) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| *v);
+    let offset = get("offset").unwrap_or(0);
+    let limit = get("limit").unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}"))
+            .into_response();
+    }
+    let result = state
+        .reader
+        .run(move |s| -> Result<(u64, Vec<Value>), ApiError> {
+            let total = s.len().map_err(|e| storage_error(&e))?;
+            let end = total.min(offset.saturating_add(limit));
+            let mut entries = Vec::new();
+            if offset < end {
+                for (i, bytes) in s
+                    .get_range(offset, end)
+                    .map_err(|e| storage_error(&e))?
+                    .into_iter()
+                    .enumerate()
+                {
+                    let entry = Entry::parse(&bytes).map_err(|e| {
+                        storage_error(&StorageError::Corrupt {
+                            index: offset + i as u64,
+                            detail: e.to_string(),
+                        })
+                    })?;
+                    entries.push(entry_json(&entry));
+                }
+            }
+            Ok((total, entries))
+        })
+        .await;
+    match result {
+        Ok(Ok((total, entries))) => json_response(
+            StatusCode::OK,
+            &json!({"offset": offset, "limit": limit, "total": total, "entries": entries}),
+        ),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::from_worker(&e).into_response(),
+    }
+}
+
+/// `GET /ledger/entries/{hash}`.
+pub async fn ledger_entry(State(state): State<Shared>, Path(hash): Path<String>) -> Response {
+    let hash = hash.to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return ApiError::bad_request("expected a ledger entry hash: 64 hexadecimal digits")
+            .into_response();
+    }
+    let wanted = hash.clone();
+    let result = state
+        .reader
+        .run(move |s| -> Result<Option<Value>, ApiError> {
+            let Some(index) = s.find(&wanted).map_err(|e| storage_error(&e))? else {
+                return Ok(None);
+            };
+            let Some(bytes) = s.get(index).map_err(|e| storage_error(&e))? else {
+                return Ok(None);
+            };
+            let entry = Entry::parse(&bytes).map_err(|e| {
+                storage_error(&StorageError::Corrupt {
+                    index,
+                    detail: e.to_string(),
+                })
+            })?;
+            Ok(Some(entry_json(&entry)))
+        })
+        .await;
+    match result {
+        Ok(Ok(Some(v))) => json_response(StatusCode::OK, &v),
+        Ok(Ok(None)) => {
+            ApiError::not_found(format!("no ledger entry has hash `{hash}`")).into_response()
+        }
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::from_worker(&e).into_response(),
+    }
+}
+
+/// Verifies the whole chain on a reader thread, counting failures.
+///
+/// # Errors
+/// The API error when storage cannot be read or the readers are gone.
+pub async fn verify_chain(state: &Shared) -> Result<lexecon_core::VerifyReport, ApiError> {
+    let _permit = state
+        .verify_gate
+        .acquire()
+        .await
+        .map_err(|_| ApiError::from_worker(&WorkerError::Stopped))?;
+    let report = state
+        .reader
+        .run(|s| verify_storage(s, |_| {}))
+        .await
+        .map_err(|e| ApiError::from_worker(&e))?
+        .map_err(|e| ApiError::from_worker(&WorkerError::Engine(e)))?;
+    if !report.valid {
+        inc(&state.metrics.verification_failures);
+        tracing::error!(
+            first_invalid = report.first_invalid,
+            failure = report.failure.as_ref().map(|f| f.message.as_str()),
+            "ledger verification failed"
+        );
+    }
+    Ok(report)
+}
+
+/// `GET /ledger/verify`: the chain report (200 whether valid or not).
+pub async fn ledger_verify(State(state): State<Shared>) -> Response {
+    match verify_chain(&state).await {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /policies`: the active policy and every load recorded in the ledger.
+pub async fn list_policies(State(state): State<Shared>) -> Response {
+    let history = std::sync::Arc::clone(&state.policy_history);
+    let result = state
+        .reader
+        .run(
+            move |s| -> Result<Vec<crate::ledger_view::PolicyLoad>, ScanError> {
+                let len = s.len()?;
+                let Ok(mut h) = history.lock() else {
+                    return Err(ScanError::Malformed(
+                        0,
+                        "policy history lock poisoned".into(),
+                    ));
+                };
+                if len > h.scanned {
+                    let start = h.scanned;
+                    scan_policy_loads(s, start, len, &mut h.loads)?;
+                    h.scanned = len;
+                }
+                Ok(h.loads.clone())
+            },
+        )
+        .await;
+    match result {
+        Ok(Ok(loads)) => {
+            let snap = state.engine.snapshot();
+            json_response(
+                StatusCode::OK,
+                &json!({"active": snap.policy, "policies": loads}),
+            )
+        }
+        Ok(Err(ScanError::Storage(e))) => storage_error(&e).into_response(),
+        Ok(Err(e)) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger_corrupt",
+            e.to_string(),
+        )
+        .into_response(),
+        Err(e) => ApiError::from_worker(&e).into_response(),
+    }
+}
+
+/// `POST /policies`: the policy document, or `{"policy": …}`; loads it and
+/// records its hash in the ledger.
+pub async fn load_policy(State(state): State<Shared>, req: Request) -> Response {
+    let result = async {
+        let (bytes, value) = read_body(&state, req, MAX_LARGE_BODY_BYTES).await?;
+        let text = match value {
+            Value::Object(mut obj) if obj.len() == 1 && obj.contains_key("policy") => {
+                let inner = obj.remove("policy").unwrap_or(Value::Null);
+                serde_json::to_string_pretty(&inner)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?
+            }
+            _ => String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::bad_request("the body is not UTF-8"))?,
+        };
+        let (text, _) = crate::node::prepare_policy(&text, state.default_mode)
+            .map_err(|e| ApiError::invalid_policy(&e))?;
+        let loaded = state
+            .engine
+            .load_policy(text)
+            .await
+            .map_err(|e| ApiError::from_worker(&e))?;
+        tracing::info!(
+            name = %loaded.name,
+            policy_hash = %loaded.policy_hash,
+            ledger_index = loaded.ledger_index,
+            recorded = loaded.recorded,
+            "policy loaded"
+        );
+        Ok::<_, ApiError>(loaded)
+    }
+    .await;
+    match result {
+        Ok(loaded) => json_response(StatusCode::OK, &loaded),
+        Err(e) => e.into_response(),
+    }
+}
