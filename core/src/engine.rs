@@ -7,7 +7,7 @@
 //! or *aborts* (as if nothing happened). That split lets JavaScript await an
 //! async storage adapter and lets servers group many decisions into one
 //! durable write. [`Governor`] is the driver for synchronous
-//! [`Storage`](crate::storage::Storage): it appends, catches up with entries
+//! [`Storage`]: it appends, catches up with entries
 //! written by other replicas on conflict, and retries.
 
 use std::fmt;
@@ -75,6 +75,10 @@ pub enum EngineError {
     Ledger(String),
     /// More than [`MAX_BATCH`] requests in one batch.
     BatchTooLarge(usize),
+    /// The engine itself could not run the call (a sandboxed engine trapped
+    /// or hit a resource limit and was restarted): nothing was decided or
+    /// acknowledged, the caller may retry, and its answer is a denial.
+    Unavailable(String),
 }
 
 impl EngineError {
@@ -89,6 +93,7 @@ impl EngineError {
             Self::Random(_) => "random",
             Self::Ledger(_) => "ledger_corrupt",
             Self::BatchTooLarge(_) => "batch_too_large",
+            Self::Unavailable(_) => "engine_unavailable",
         }
     }
 }
@@ -106,6 +111,7 @@ impl fmt::Display for EngineError {
                 f,
                 "batch of {n} requests is larger than the limit of {MAX_BATCH}"
             ),
+            Self::Unavailable(why) => write!(f, "engine unavailable: {why}"),
         }
     }
 }

@@ -402,16 +402,16 @@ impl Policy {
 
     /// Parses a policy given as a JSON value (no line/column in errors).
     ///
+    /// The value is already in memory (a policy restored from the ledger, or
+    /// nested in a request body), so [`MAX_POLICY_BYTES`] does not apply;
+    /// [`MAX_ITEMS`] still does.
+    ///
     /// # Errors
     /// A [`PolicyError`] naming the JSON path.
     pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
-        let text = serde_json::to_string_pretty(value).map_err(|e| PolicyError {
-            path: "policy".into(),
-            message: e.to_string(),
-            line: None,
-            column: None,
-        })?;
-        Self::parse(&text)
+        let doc: PolicyDoc =
+            serde_path_to_error::deserialize(value).map_err(|e| serde_error(&e))?;
+        Builder::new("").build(doc, value)
     }
 
     /// How many terms, relations and constraints it has.
@@ -1033,6 +1033,38 @@ mod tests {
         assert_eq!(p.counts().relations, 4);
         assert_eq!(p.counts().constraints, 2);
         assert_eq!(p.hash.len(), 64);
+    }
+
+    #[test]
+    fn from_value_matches_parse_and_reports_paths_without_positions() {
+        let value: Value = serde_json::from_str(GUIDE_POLICY).unwrap();
+        let from_value = Policy::from_value(&value).unwrap();
+        assert_eq!(from_value.hash, Policy::parse(GUIDE_POLICY).unwrap().hash);
+
+        let bad = serde_json::json!({"name": "p", "relations": [{"type": "permitz", "subject": "*", "action": "*"}]});
+        let e = Policy::from_value(&bad).unwrap_err();
+        assert_eq!(e.path, "relations[0].type");
+        assert_eq!((e.line, e.column), (None, None));
+        let dangling = serde_json::json!({"name": "p", "terms": [], "relations": [{"type": "permits", "subject": "actor:x", "action": "*"}]});
+        let e = Policy::from_value(&dangling).unwrap_err();
+        assert_eq!(e.path, "relations[0].subject");
+        assert_eq!(e.line, None);
+    }
+
+    #[test]
+    fn from_value_does_not_apply_the_text_size_limit() {
+        // Restoring from the ledger must accept what `parse` accepted: the
+        // limit is on the text, and a compact text just under it would have
+        // been over it once pretty-printed.
+        let relations: Vec<Value> = (0..20_000)
+            .map(|i| serde_json::json!({"type": "permits", "subject": format!("actor:a{i}"), "action": "action:read", "description": "x".repeat(1_000)}))
+            .collect();
+        let value = serde_json::json!({"name": "big", "relations": relations});
+        assert!(serde_json::to_string(&value).unwrap().len() > MAX_POLICY_BYTES);
+        assert_eq!(
+            Policy::from_value(&value).unwrap().counts().relations,
+            20_000
+        );
     }
 
     #[test]

@@ -110,15 +110,10 @@ impl DecisionRequest {
     pub fn from_json(text: &str) -> Result<Self, RequestError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let req: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "request".to_string()
-            } else {
-                path
-            };
+            let message = strip_position(e.inner());
             RequestError {
-                field,
-                message: strip_position(e.inner()),
+                field: error_field(&e.path().to_string(), &message),
+                message,
             }
         })?;
         de.end().map_err(|e| err("request", strip_position(&e)))?;
@@ -132,15 +127,10 @@ impl DecisionRequest {
     /// As [`DecisionRequest::from_json`].
     pub fn from_value(value: Value) -> Result<Self, RequestError> {
         let req: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "request".to_string()
-            } else {
-                path
-            };
+            let message = e.inner().to_string();
             RequestError {
-                field,
-                message: e.inner().to_string(),
+                field: error_field(&e.path().to_string(), &message),
+                message,
             }
         })?;
         req.validate()?;
@@ -218,6 +208,18 @@ fn depth(v: &Value) -> usize {
         Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
         _ => 0,
     }
+}
+
+/// The field a parse error is about: its path, or for an error about the
+/// whole object (a duplicated field) the field it names, else `request`.
+fn error_field(path: &str, message: &str) -> String {
+    if path != "." {
+        return path.to_string();
+    }
+    message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split('`').next())
+        .map_or_else(|| "request".to_string(), str::to_string)
 }
 
 fn strip_position(e: &serde_json::Error) -> String {

@@ -16,7 +16,8 @@
 //! when it opens. The copies under `policies/` only remember which file a
 //! policy came from, so `lexecon policy show --name <file stem>` works.
 //!
-//! [`open_engine`] is the one place that decides how the engine runs.
+//! [`open_engine`] is the one place that decides how the engine runs: as the
+//! WASI component, inside wasmtime.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,8 +27,9 @@ use lexecon_core::engine::{EngineError, NodeConfig};
 use lexecon_core::policy::{Mode, Policy, PolicyError};
 use lexecon_core::storage::{EntryRecord, MemoryStorage, Storage, StorageError};
 
+use crate::component::{ComponentHost, GuestEnv};
 use crate::config::{Config, ConfigError, StorageKind};
-use crate::engine::{DecisionEngine, NativeEngine, core_engine};
+use crate::engine::DecisionEngine;
 use crate::keys::{self, KeyError};
 use crate::storage::file::{FileStorage, FileStorageError, Recovery};
 use crate::storage::postgres::PostgresStorage;
@@ -535,21 +537,29 @@ impl Node {
 }
 
 /// Opens the engine that decides for this node over `storage`: **the one
-/// place that chooses how the engine runs** (natively today; the WASI
-/// component through wasmtime when it lands — errors of the runtime itself
-/// go in [`NodeError::EngineRuntime`]).
+/// place that chooses how the engine runs**. It runs as the WASI component
+/// inside wasmtime ([`ComponentHost::shared_default`]: compiled once per
+/// process, a fresh sandboxed instance per engine); the node's key stays
+/// here, in the host, behind the component's `signer` import.
 ///
 /// # Errors
-/// [`NodeError::Engine`]: storage errors, a stored policy that no longer loads.
+/// [`NodeError::EngineRuntime`] when the component cannot be found or
+/// compiled (the message says how to build it); [`NodeError::Engine`] for
+/// storage errors or a stored policy that no longer loads.
 pub fn open_engine(
     config: NodeConfig,
     signer: Ed25519Signer,
     storage: LedgerStorage,
 ) -> Result<Box<dyn DecisionEngine>, NodeError> {
-    Ok(Box::new(NativeEngine::open(
-        core_engine(config, signer),
-        storage,
-    )?))
+    let host =
+        ComponentHost::shared_default().map_err(|e| NodeError::EngineRuntime(e.to_string()))?;
+    let engine = host.open(
+        config,
+        Box::new(storage),
+        Box::new(signer),
+        GuestEnv::system(),
+    )?;
+    Ok(Box::new(engine))
 }
 
 /// Parses and checks a policy; when the document sets no `mode` and

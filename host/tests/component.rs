@@ -528,10 +528,8 @@ fn running_out_of_fuel_fails_that_call_only() {
     let err = engine.decide_batch(&vec![heavy; 60]).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("fuel"), "{message}");
-    assert!(
-        matches!(err, EngineError::Storage(StorageError::Unavailable(_))),
-        "{err:?}"
-    );
+    assert!(matches!(err, EngineError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.code(), "engine_unavailable");
     assert_eq!(engine.restarts(), 1);
     assert_eq!(storage.entries(), before, "a failed call appends nothing");
 

@@ -672,10 +672,11 @@ fn a_file_that_is_not_a_ledger_is_refused_by_name() {
     // Shorter than the magic and not a prefix of it: refused too (a prefix
     // would be a half-written header, see `half_written_file_header_is_completed`).
     fs::write(&path, b"LXX").unwrap();
-    assert!(matches!(
-        FileStorage::open(&path),
-        Err(FileStorageError::NotALedger { .. })
-    ));
+    let err = FileStorage::open(&path).unwrap_err();
+    assert!(
+        matches!(err, FileStorageError::NotALedger { .. }),
+        "{err:?}"
+    );
     assert_eq!(
         fs::read(&path).unwrap(),
         b"LXX",

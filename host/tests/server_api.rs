@@ -233,11 +233,10 @@ fn client_mistakes_get_json_errors_never_500() {
         "[".repeat(5000),
         "]".repeat(5000)
     );
-    assert_error(
-        &api.post_raw("/decide", &deep_context),
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-    );
+    // Well-formed JSON, nested deeper than a request may be: 422, naming it.
+    let r = api.post_raw("/decide", &deep_context);
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(r.text.contains("recursion limit"), "{}", r.text);
     assert_error(
         &api.post_raw("/decide", "[]"),
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -350,6 +349,12 @@ fn batch_decides_in_order_and_rejects_invalid_batches_whole() {
     let r = api.post("/decide/batch", &bad);
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     assert_eq!(r.body["field"], "requests[1].risk_level");
+    // A duplicated field is an error, as on `/decide`, never "last one wins".
+    let dup = r#"{"requests": [{"actor": "model", "actor": "admin", "proposed_action": "p", "tool": "web_search", "user_intent": "u", "risk_level": 1}]}"#;
+    let r = api.post_raw("/decide/batch", dup);
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(r.text.contains("duplicate field `actor`"), "{}", r.text);
+    assert_eq!(r.body["field"], "requests[0].actor", "{}", r.text);
     assert_error(
         &api.post("/decide/batch", &json!([])),
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -383,6 +383,11 @@ fn engine_error_to_wit(e: EngineError) -> wit::EngineError {
         EngineError::Random(RandomError(why)) => wit::EngineError::Random(why),
         EngineError::Ledger(why) => wit::EngineError::Ledger(why),
         EngineError::BatchTooLarge(n) => wit::EngineError::BatchTooLarge(to_u32(n)),
+        // Only a host reports its sandboxed engine unavailable; should the
+        // core ever say it, it keeps the same contract (nothing done, retry).
+        EngineError::Unavailable(why) => {
+            wit::EngineError::Storage(wit_storage::StorageError::Unavailable(why))
+        }
     }
 }
 

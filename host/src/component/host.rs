@@ -11,7 +11,7 @@ use lexecon_core::engine::{EngineError, NodeConfig, PolicyLoaded};
 use lexecon_core::ledger::VerifyReport;
 use lexecon_core::policy::MAX_POLICY_BYTES;
 use lexecon_core::request::MAX_BATCH;
-use lexecon_core::{Decision, DecisionRequest, RequestError, Signer, Storage, StorageError};
+use lexecon_core::{Decision, DecisionRequest, RequestError, Signer, Storage};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -156,15 +156,13 @@ fn trap_cause(e: &wasmtime::Error) -> String {
     }
 }
 
-/// A call the component could not complete (trap, fuel or memory limit).
-/// `EngineError` has no variant for a failed engine, so this reports it as
-/// unavailable storage, whose contract is the same: nothing is decided, the
-/// caller may retry, and its answer is a denial.
+/// A call the component could not complete (trap, fuel or memory limit):
+/// nothing is decided, the caller may retry, and its answer is a denial.
 fn trap_error(e: &wasmtime::Error) -> EngineError {
-    EngineError::Storage(StorageError::Unavailable(format!(
+    EngineError::Unavailable(format!(
         "the engine component failed and was restarted ({}); the call was not completed",
         trap_cause(e)
-    )))
+    ))
 }
 
 // ----- the store's data: imports implemented over host objects -----
@@ -631,9 +629,7 @@ impl Ctx {
         let Slot::Live(live) = slot else {
             let err = match slot {
                 Slot::Down(_, e) => e.clone(),
-                _ => EngineError::Storage(StorageError::Unavailable(
-                    "the engine component is not running".into(),
-                )),
+                _ => EngineError::Unavailable("the engine component is not running".into()),
             };
             return (Err(err), restarted);
         };

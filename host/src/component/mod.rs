@@ -26,8 +26,10 @@
 //! `scripts/build-component.sh` builds it
 //! (`cargo build -p lexecon-component --target wasm32-wasip2 --profile
 //! wasm-release`) and copies it to `target/lexecon.wasm` at the workspace
-//! root ([`DEFAULT_COMPONENT_PATH`]). [`component_path`] returns that path,
-//! or the one in the `LEXECON_COMPONENT` environment variable.
+//! root ([`DEFAULT_COMPONENT_PATH`]); `scripts/quickstart.sh` and
+//! `scripts/test.sh` run it first. It is loaded at run time, not embedded,
+//! so the host builds without a wasm toolchain. [`component_path`] says where
+//! it is looked for (`LEXECON_COMPONENT` first).
 //!
 //! # Example
 //!
@@ -64,14 +66,36 @@ use std::path::PathBuf;
 /// workspace root.
 pub const DEFAULT_COMPONENT_PATH: &str = "target/lexecon.wasm";
 
+/// The component's file name.
+pub const COMPONENT_FILE_NAME: &str = "lexecon.wasm";
+
 /// The environment variable that overrides [`DEFAULT_COMPONENT_PATH`].
 pub const COMPONENT_PATH_ENV: &str = "LEXECON_COMPONENT";
 
-/// The component's path: `$LEXECON_COMPONENT` if set, else
-/// `target/lexecon.wasm` in this source tree's workspace root.
+/// The component's path, the first of:
+///
+/// 1. `$LEXECON_COMPONENT`, when set (used as given, even if missing);
+/// 2. `lexecon.wasm` beside the running executable, or one directory up
+///    (`target/release/lexecon` finds `target/lexecon.wasm`, wherever the
+///    target directory is; an installed `bin/lexecon` finds `lexecon.wasm`
+///    next to it);
+/// 3. `target/lexecon.wasm` in the source tree this crate was built from.
+///
+/// When none exists, the last is returned so the error names the path that
+/// `scripts/build-component.sh` writes.
 pub fn component_path() -> PathBuf {
-    match std::env::var_os(COMPONENT_PATH_ENV) {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(DEFAULT_COMPONENT_PATH),
+    if let Some(path) = std::env::var_os(COMPONENT_PATH_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
     }
+    let beside_exe = std::env::current_exe().ok().and_then(|exe| {
+        let dir = exe.parent()?.to_path_buf();
+        let up = dir.parent().map(|d| d.join(COMPONENT_FILE_NAME));
+        [Some(dir.join(COMPONENT_FILE_NAME)), up]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+    });
+    beside_exe.unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(DEFAULT_COMPONENT_PATH)
+    })
 }

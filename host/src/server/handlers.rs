@@ -284,46 +284,29 @@ async fn run_engine(
 /// `invalid_json`, a well-formed body that is not a valid request 422
 /// `invalid_request` naming the field.
 fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
-    let syntax = |inner: &serde_json::Error| {
-        let mut err = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {inner}"),
-        );
-        err.extra.insert("line".into(), json!(inner.line()));
-        err.extra.insert("column".into(), json!(inner.column()));
-        err
-    };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let request: DecisionRequest = match serde_path_to_error::deserialize(&mut de) {
-        Ok(r) => r,
-        Err(e) if matches!(e.inner().classify(), serde_json::error::Category::Data) => {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "request".to_string()
-            } else {
-                path
-            };
-            let message = strip_position(e.inner());
-            return Err(ApiError::invalid_request(
-                &lexecon_core::RequestError { field, message },
-                "",
-            ));
-        }
-        Err(e) => return Err(syntax(e.inner())),
-    };
-    de.end().map_err(|e| syntax(&e))?;
-    request
-        .validate()
-        .map_err(|e| ApiError::invalid_request(&e, ""))?;
-    Ok(request)
+    // Syntax first (400, with line and column), then the request's shape and
+    // values (422 naming the field), which the core checks.
+    let text = json_text(bytes)?;
+    DecisionRequest::from_json(text).map_err(|e| ApiError::invalid_request(&e, ""))
 }
 
-fn strip_position(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    msg.strip_suffix(&suffix)
-        .map_or_else(|| msg.clone(), str::to_string)
+/// The body as JSON text: a 400 with line and column when it is not JSON.
+fn json_text(bytes: &[u8]) -> Result<&str, ApiError> {
+    let syntax = |detail: String, line: usize, column: usize| {
+        let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", detail);
+        err.extra.insert("line".into(), json!(line));
+        err.extra.insert("column".into(), json!(column));
+        err
+    };
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+        syntax(
+            format!("the body is not valid JSON: {e}"),
+            e.line(),
+            e.column(),
+        )
+    })?;
+    std::str::from_utf8(bytes)
+        .map_err(|e| syntax(format!("the body is not valid UTF-8: {e}"), 0, 0))
 }
 
 /// `POST /decide`: the guide's request body; the decision.
@@ -352,13 +335,19 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     resp
 }
 
+/// The body of `POST /decide/batch`, each request kept as its text.
+#[derive(serde::Deserialize)]
+struct BatchBody {
+    requests: Vec<Box<serde_json::value::RawValue>>,
+}
+
 /// `POST /decide/batch`: `{"requests": [...]}` → `{"decisions": [...]}`.
 /// Invalid requests reject the whole batch (422 naming `requests[i].field`);
 /// nothing is decided then.
 pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     let result = async {
-        let (_, value) = read_body(&state, req, MAX_LARGE_BODY_BYTES).await?;
+        let (bytes, value) = read_body(&state, req, MAX_LARGE_BODY_BYTES).await?;
         let Value::Object(mut obj) = value else {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -396,10 +385,19 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
                 ),
             ));
         }
-        let n = items.len() as u64;
-        let mut requests = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            match DecisionRequest::from_value(item) {
+        // Each request is parsed from its own text, as `/decide` does, so a
+        // duplicated field is an error rather than "the last one wins".
+        let raw: BatchBody = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("expected `{{\"requests\": [...]}}`: {e}"),
+            )
+        })?;
+        let n = raw.requests.len() as u64;
+        let mut requests = Vec::with_capacity(raw.requests.len());
+        for (i, item) in raw.requests.iter().enumerate() {
+            match DecisionRequest::from_json(item.get()) {
                 Ok(r) => requests.push(r),
                 Err(e) => {
                     add(&state.metrics.invalid, n);

@@ -402,7 +402,7 @@ fn acquire_lock(path: &Path) -> Result<File, FileStorageError> {
         .truncate(false)
         .open(&lock_path)
         .map_err(|e| open_error(path, &lock_path, e, "create lock file"))?;
-    match lock.try_lock() {
+    match try_lock_briefly(&lock) {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             return Err(FileStorageError::Locked {
@@ -426,6 +426,25 @@ fn acquire_lock(path: &Path) -> Result<File, FileStorageError> {
     })?;
     Ok(lock)
 }
+
+/// Takes the lock, retrying for up to [`LOCK_RETRY`]: a lock just released
+/// can still be held for a moment by a child process that another thread is
+/// spawning (it shares the open file until its `exec`), and a process that
+/// is exiting releases its lock a moment after it stops writing.
+fn try_lock_briefly(lock: &File) -> Result<(), TryLockError> {
+    let deadline = std::time::Instant::now() + LOCK_RETRY;
+    loop {
+        match lock.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long [`try_lock_briefly`] keeps trying.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn write_pid(lock: &File) -> io::Result<()> {
     lock.set_len(0)?;

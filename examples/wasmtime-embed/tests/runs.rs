@@ -1,30 +1,33 @@
-//! `examples/wasmtime-embed` builds and runs: another wasmtime application
-//! embeds the component with a storage and signer of its own.
+//! The example builds and runs: another wasmtime application embeds the
+//! component with a storage and signer of its own.
 //!
-//! Needs the built component (`scripts/build-component.sh`, or
-//! `LEXECON_COMPONENT`). Runs `cargo run -p lexecon-wasmtime-embed`, which
-//! uses the same target directory as this test.
+//! Needs the built component (`scripts/build-component.sh`, which writes
+//! `target/lexecon.wasm`, or `LEXECON_COMPONENT`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
-use lexecon::component::component_path;
-
 #[test]
-fn the_wasmtime_embed_example_builds_and_runs() {
-    let wasm = component_path();
+fn the_wasmtime_embed_example_runs_the_component() {
+    let wasm = std::env::var_os("LEXECON_COMPONENT")
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || {
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../target/lexecon.wasm"
+                ))
+            },
+            PathBuf::from,
+        );
     assert!(
         wasm.is_file(),
         "the engine component is missing at `{}`: run scripts/build-component.sh",
         wasm.display()
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(&root)
-        .args(["run", "--quiet", "-p", "lexecon-wasmtime-embed", "--"])
+    let out = Command::new(env!("CARGO_BIN_EXE_lexecon-wasmtime-embed"))
         .arg(&wasm)
         .output()
         .unwrap();
