@@ -103,6 +103,9 @@ fuzz_target!(|data: &[u8]| {
     let expected: Result<TokenClaims, &str> = match canonical {
         _ if token.len() > MAX_TOKEN_LEN => Err("malformed"),
         None => Err("malformed"),
+        Some(c) if c.issued_at > capability::MAX_TIME || c.expires_at > capability::MAX_TIME => {
+            Err("malformed")
+        }
         Some(c) if c.key_id != k.key_id => Err("unknown_key"),
         Some(c) if NOW_S >= c.expires_at => Err("expired"),
         Some(c) => Ok(c),
