@@ -127,6 +127,12 @@ fn bench_ledger_verify(c: &mut Criterion) {
             rec.bytes
         })
         .collect();
+    let bytes: usize = entries.iter().map(Vec::len).sum();
+    eprintln!(
+        "ledger_verify: {} entries, {} bytes each on average",
+        entries.len(),
+        bytes / entries.len()
+    );
     let mut g = c.benchmark_group("ledger_verify");
     g.throughput(Throughput::Elements(entries.len() as u64));
     g.sample_size(10);
