@@ -710,3 +710,48 @@ fn default_limits_cover_the_largest_legitimate_calls() {
     assert!(reopen * 4 < entry_budget, "reopen");
     assert!(memory * 2 < limits.memory_bytes, "memory");
 }
+
+#[test]
+fn the_compilation_cache_is_filled_once_and_reused() {
+    let wasm = std::fs::read(lexecon::component::component_path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = |dir: &std::path::Path| -> usize {
+        fn walk(p: &std::path::Path, n: &mut usize) {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, n);
+                } else if !e.file_name().to_string_lossy().starts_with('.') {
+                    *n += 1;
+                }
+            }
+        }
+        let mut n = 0;
+        walk(dir, &mut n);
+        n
+    };
+
+    let first = ComponentHost::new_cached(&wasm, Limits::default(), dir.path()).unwrap();
+    let cached = files(dir.path());
+    assert!(cached >= 1, "compiling stored the code in the cache");
+    drop(first);
+
+    // A second host loads from the cache and works as the first did.
+    let second = ComponentHost::new_cached(&wasm, Limits::default(), dir.path()).unwrap();
+    assert_eq!(files(dir.path()), cached, "nothing new was compiled");
+    let mut engine = second
+        .open(
+            NodeConfig::default(),
+            Box::new(MemoryStorage::new()),
+            Box::new(Ed25519Signer::from_seed(&[9; 32])),
+            GuestEnv::system(),
+        )
+        .unwrap();
+    engine.load_policy(GUIDE).unwrap();
+    assert!(engine.decide(&search()).unwrap().allowed);
+
+    // An unusable cache directory is skipped, not an error.
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    ComponentHost::new_cached(&wasm, Limits::default(), &not_a_dir).unwrap();
+}

@@ -328,8 +328,44 @@ impl ComponentHost {
     /// imports more than storage, signer and the small WASI set this host
     /// offers.
     pub fn new(wasm: &[u8], limits: Limits) -> Result<Self, ComponentError> {
+        Self::compile(wasm, limits, None)
+    }
+
+    /// [`ComponentHost::new`], keeping the compiled code in wasmtime's
+    /// compilation cache under `cache_dir` so that the next process starts
+    /// in milliseconds instead of recompiling. A cache that cannot be set up
+    /// is skipped with a warning, never an error.
+    ///
+    /// # Errors
+    /// As [`ComponentHost::new`].
+    pub fn new_cached(
+        wasm: &[u8],
+        limits: Limits,
+        cache_dir: &Path,
+    ) -> Result<Self, ComponentError> {
+        Self::compile(wasm, limits, Some(cache_dir))
+    }
+
+    fn compile(
+        wasm: &[u8],
+        limits: Limits,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, ComponentError> {
         let mut config = Config::new();
         config.consume_fuel(limits.fuel_per_call.is_some());
+        if let Some(dir) = cache_dir {
+            let mut cache_config = wasmtime::CacheConfig::new();
+            cache_config.with_directory(dir);
+            match wasmtime::Cache::new(cache_config) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => tracing::warn!(
+                    cache_dir = %dir.display(),
+                    "compiling the engine component without a cache: {e:#}"
+                ),
+            }
+        }
         let engine = wasmtime::Engine::new(&config).map_err(|e| invalid(&e))?;
         let component = Component::new(&engine, wasm).map_err(|e| invalid(&e))?;
         let mut linker = Linker::<HostState>::new(&engine);
@@ -396,19 +432,7 @@ impl ComponentHost {
     /// [`ComponentError::NotFound`] (with the command that builds it),
     /// [`ComponentError::Io`], or as [`ComponentHost::new`].
     pub fn from_file(path: &Path, limits: Limits) -> Result<Self, ComponentError> {
-        let wasm = std::fs::read(path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                ComponentError::NotFound {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                ComponentError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
-        Self::new(&wasm, limits)
+        Self::new(&read_component(path)?, limits)
     }
 
     /// Loads the component from [`component_path`](super::component_path)
@@ -420,10 +444,25 @@ impl ComponentHost {
         Self::from_file(&super::component_path(), limits)
     }
 
+    /// [`ComponentHost::load`] with the compilation cache of
+    /// [`compile_cache_dir`](super::compile_cache_dir), when there is one.
+    ///
+    /// # Errors
+    /// As [`ComponentHost::from_file`].
+    pub fn load_cached(limits: Limits) -> Result<Self, ComponentError> {
+        let path = super::component_path();
+        let wasm = read_component(&path)?;
+        match super::compile_cache_dir() {
+            Some(dir) => Self::new_cached(&wasm, limits, &dir),
+            None => Self::new(&wasm, limits),
+        }
+    }
+
     /// The process-wide host for [`component_path`](super::component_path)
-    /// with [`Limits::default`], compiled on first use and shared after
-    /// (compiling takes a fraction of a second; instances then cost
-    /// microseconds). A failure is not cached: the next call tries again.
+    /// with [`Limits::default`], compiled on first use (or taken from the
+    /// compilation cache, see [`compile_cache_dir`](super::compile_cache_dir))
+    /// and shared after; instances then cost microseconds. A failure is not
+    /// cached: the next call tries again.
     ///
     /// # Errors
     /// As [`ComponentHost::load`].
@@ -432,7 +471,7 @@ impl ComponentHost {
         if let Some(host) = HOST.get() {
             return Ok(host.clone());
         }
-        let host = Self::load(Limits::default())?;
+        let host = Self::load_cached(Limits::default())?;
         Ok(HOST.get_or_init(|| host).clone())
     }
 
@@ -502,6 +541,22 @@ impl ComponentHost {
             .map(|_| ())
             .map_err(|e| invalid(&e))
     }
+}
+
+/// The bytes of the component file at `path`.
+fn read_component(path: &Path) -> Result<Vec<u8>, ComponentError> {
+    std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ComponentError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ComponentError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
 }
 
 /// A signer for instances that never sign.

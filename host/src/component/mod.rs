@@ -66,6 +66,31 @@ use std::path::PathBuf;
 /// workspace root.
 pub const DEFAULT_COMPONENT_PATH: &str = "target/lexecon.wasm";
 
+/// The environment variable that sets the compilation cache's directory;
+/// `off` turns the cache off.
+pub const COMPILE_CACHE_ENV: &str = "LEXECON_COMPILE_CACHE";
+
+/// Where compiled engine code is cached between processes: the directory in
+/// `$LEXECON_COMPILE_CACHE` (`off` for none), else
+/// `$XDG_CACHE_HOME/lexecon/wasmtime`, else `~/.cache/lexecon/wasmtime`.
+///
+/// The cache is wasmtime's own: entries are keyed by a hash of the component
+/// and of the compiler settings, so a rebuilt component or a new wasmtime
+/// never reuses stale code. It holds native code that this process will run,
+/// so it must be writable only by the user who runs Lexecon (the same trust
+/// as the binary itself).
+pub fn compile_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    match var(COMPILE_CACHE_ENV) {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("lexecon").join("wasmtime")),
+    }
+}
+
 /// The component's file name.
 pub const COMPONENT_FILE_NAME: &str = "lexecon.wasm";
 
