@@ -29,6 +29,10 @@ use lexecon_core::{
 };
 use serde_json::Value;
 
+#[path = "support/shared_storage.rs"]
+mod shared_storage;
+use shared_storage::SharedStorage;
+
 const GUIDE: &str = include_str!("../../examples/policies/ai_assistant.json");
 const START_MS: u64 = 1_795_525_681_123;
 
@@ -41,36 +45,6 @@ fn host() -> &'static ComponentHost {
 /// The same compiled component under other limits.
 fn host_with(limits: Limits) -> ComponentHost {
     host().with_limits(limits).unwrap()
-}
-
-/// A storage the test keeps a handle on while the engine uses it.
-#[derive(Clone, Default)]
-struct SharedStorage(Arc<Mutex<MemoryStorage>>);
-
-impl SharedStorage {
-    fn entries(&self) -> Vec<Vec<u8>> {
-        let mut s = self.0.lock().unwrap();
-        let len = s.len().unwrap();
-        s.get_range(0, len).unwrap()
-    }
-}
-
-impl Storage for SharedStorage {
-    fn len(&mut self) -> Result<u64, StorageError> {
-        self.0.lock().unwrap().len()
-    }
-    fn get(&mut self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        self.0.lock().unwrap().get(index)
-    }
-    fn get_range(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
-        self.0.lock().unwrap().get_range(start, end)
-    }
-    fn find(&mut self, entry_hash: &str) -> Result<Option<u64>, StorageError> {
-        self.0.lock().unwrap().find(entry_hash)
-    }
-    fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
-        self.0.lock().unwrap().append(entries)
-    }
 }
 
 fn signer() -> Ed25519Signer {

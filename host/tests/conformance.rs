@@ -15,7 +15,6 @@
 )]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use lexecon::component::{ComponentEngine, ComponentHost, GuestEnv, Limits};
 use lexecon::engine::DecisionEngine;
@@ -23,37 +22,17 @@ use lexecon_core::conformance::{NativeSubject, Outcome, Subject, Vector};
 use lexecon_core::engine::{EngineError, PolicyLoaded};
 use lexecon_core::random::SeededRandom;
 use lexecon_core::time::SteppingClock;
-use lexecon_core::{
-    Decision, DecisionRequest, Ed25519Signer, EntryRecord, MemoryStorage, RequestError, Storage,
-    StorageError,
-};
+use lexecon_core::{Decision, DecisionRequest, Ed25519Signer, RequestError, Storage};
+
+#[path = "support/shared_storage.rs"]
+mod shared_storage;
+use shared_storage::SharedStorage;
 
 /// The component as a conformance subject; the test keeps a handle on the
 /// storage to read back exactly what the component appended.
 struct ComponentSubject {
     engine: ComponentEngine,
     storage: SharedStorage,
-}
-
-#[derive(Clone, Default)]
-struct SharedStorage(Arc<Mutex<MemoryStorage>>);
-
-impl Storage for SharedStorage {
-    fn len(&mut self) -> Result<u64, StorageError> {
-        self.0.lock().unwrap().len()
-    }
-    fn get(&mut self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        self.0.lock().unwrap().get(index)
-    }
-    fn get_range(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
-        self.0.lock().unwrap().get_range(start, end)
-    }
-    fn find(&mut self, entry_hash: &str) -> Result<Option<u64>, StorageError> {
-        self.0.lock().unwrap().find(entry_hash)
-    }
-    fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
-        self.0.lock().unwrap().append(entries)
-    }
 }
 
 impl ComponentSubject {
