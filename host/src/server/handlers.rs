@@ -78,17 +78,24 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// Reads and parses a JSON body of at most `limit` bytes within the request timeout.
 async fn read_body(state: &Shared, req: Request, limit: usize) -> Result<(Bytes, Value), ApiError> {
     let bytes = read_bytes(state, req, limit).await?;
-    let value = serde_json::from_slice::<Value>(&bytes).map_err(|e| {
-        let mut err = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        );
-        err.extra.insert("line".into(), json!(e.line()));
-        err.extra.insert("column".into(), json!(e.column()));
-        err
-    })?;
+    let value = serde_json::from_slice::<Value>(&bytes).map_err(|e| syntax_error(&e))?;
     Ok((bytes, value))
+}
+
+/// 400 `invalid_json` with the position the parser stopped at.
+fn syntax_error(e: &serde_json::Error) -> ApiError {
+    invalid_json(
+        format!("the body is not valid JSON: {e}"),
+        e.line(),
+        e.column(),
+    )
+}
+
+fn invalid_json(detail: String, line: usize, column: usize) -> ApiError {
+    let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", detail);
+    err.extra.insert("line".into(), json!(line));
+    err.extra.insert("column".into(), json!(column));
+    err
 }
 
 /// Reads a JSON body of at most `limit` bytes within the request timeout.
@@ -284,29 +291,21 @@ async fn run_engine(
 /// `invalid_json`, a well-formed body that is not a valid request 422
 /// `invalid_request` naming the field.
 fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
-    // Syntax first (400, with line and column), then the request's shape and
-    // values (422 naming the field), which the core checks.
-    let text = json_text(bytes)?;
-    DecisionRequest::from_json(text).map_err(|e| ApiError::invalid_request(&e, ""))
-}
-
-/// The body as JSON text: a 400 with line and column when it is not JSON.
-fn json_text(bytes: &[u8]) -> Result<&str, ApiError> {
-    let syntax = |detail: String, line: usize, column: usize| {
-        let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", detail);
-        err.extra.insert("line".into(), json!(line));
-        err.extra.insert("column".into(), json!(column));
-        err
-    };
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
-        syntax(
-            format!("the body is not valid JSON: {e}"),
-            e.line(),
-            e.column(),
-        )
-    })?;
-    std::str::from_utf8(bytes)
-        .map_err(|e| syntax(format!("the body is not valid UTF-8: {e}"), 0, 0))
+    // One parse on the way to a decision: the core checks the request's
+    // shape and values. Only a body it refuses is parsed again, to tell one
+    // that is not JSON (400, with line and column) from a request that is
+    // not valid (422 naming the field).
+    let parsed = std::str::from_utf8(bytes)
+        .ok()
+        .map(DecisionRequest::from_json);
+    if let Some(Ok(request)) = parsed {
+        return Ok(request);
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| syntax_error(&e))?;
+    match parsed {
+        Some(Err(e)) => Err(ApiError::invalid_request(&e, "")),
+        _ => Err(invalid_json("the body is not valid UTF-8".into(), 0, 0)),
+    }
 }
 
 /// `POST /decide`: the guide's request body; the decision.
