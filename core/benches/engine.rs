@@ -14,7 +14,9 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lexecon_core::decision::{RateWindows, evaluate};
 use lexecon_core::engine::{Engine, Governor, NodeConfig};
-use lexecon_core::ledger::{EntryKind, GENESIS_HASH, build_entry_value, verify_chain};
+use lexecon_core::ledger::{
+    EntryKind, GENESIS_HASH, build_entry_value, verify_chain, verify_chain_parallel,
+};
 use lexecon_core::time::FixedClock;
 use lexecon_core::{
     DecisionRequest, Ed25519Signer, Expect, MemoryStorage, Policy, SeededRandom, Signer,
@@ -139,6 +141,14 @@ fn bench_ledger_verify(c: &mut Criterion) {
     g.bench_function("100k_entries", |b| {
         b.iter(|| {
             let r = verify_chain(entries.iter().map(Vec::as_slice));
+            assert!(r.valid);
+        })
+    });
+    // What `lexecon ledger verify` does: one thread per core.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    g.bench_function(format!("100k_entries_{threads}_threads"), |b| {
+        b.iter(|| {
+            let r = verify_chain_parallel(&entries, threads);
             assert!(r.valid);
         })
     });

@@ -919,13 +919,27 @@ impl<S: Storage> Governor<S> {
 /// [`EngineError::Storage`] when storage is unavailable.
 pub fn verify_storage<S: Storage + ?Sized>(
     storage: &mut S,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, EngineError> {
+    verify_storage_parallel(storage, 1, progress)
+}
+
+/// [`verify_storage`], checking the entries read on up to `threads`
+/// threads (see [`ChainVerifier::push_all`]); the report is the same.
+///
+/// # Errors
+/// [`EngineError::Storage`] when storage is unavailable.
+pub fn verify_storage_parallel<S: Storage + ?Sized>(
+    storage: &mut S,
+    threads: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, EngineError> {
     let len = storage.len()?;
+    let chunk_len = SCAN_CHUNK.saturating_mul(threads.max(1) as u64);
     let mut v = ChainVerifier::new();
     while v.next_index() < len {
         let start = v.next_index();
-        let chunk = match storage.get_range(start, len.min(start + SCAN_CHUNK)) {
+        let chunk = match storage.get_range(start, len.min(start.saturating_add(chunk_len))) {
             Ok(c) => c,
             Err(StorageError::Corrupt { index, detail }) => {
                 // Verify entry by entry up to the damaged one.
@@ -952,10 +966,8 @@ pub fn verify_storage<S: Storage + ?Sized>(
             };
             return Ok(v.report(Some(failure)));
         }
-        for bytes in chunk {
-            if let Err(f) = v.push(&bytes) {
-                return Ok(v.report(Some(f)));
-            }
+        if let Err(f) = v.push_all(&chunk, threads) {
+            return Ok(v.report(Some(f)));
         }
         progress(v.next_index());
     }

@@ -3,18 +3,37 @@
 
 use sha2::{Digest, Sha256};
 
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The hex digit for the low four bits of `nibble`.
+fn digit(nibble: u8) -> u8 {
+    DIGITS
+        .get(usize::from(nibble & 0xf))
+        .copied()
+        .unwrap_or(b'0')
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        for nibble in [b >> 4, b & 0xf] {
-            s.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
+        s.push(char::from(digit(b >> 4)));
+        s.push(char::from(digit(*b)));
     }
     s
+}
+
+/// Writes the lowercase hex of `bytes` into `out`, two digits per byte
+/// (as many bytes as fit).
+pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&[digit(b >> 4), digit(*b)]);
+    }
+}
+
+/// Whether `s` is 64 lowercase hex digits (a hash as Lexecon writes it).
+pub fn is_hash_hex(s: &[u8]) -> bool {
+    s.len() == 64 && s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Parses exactly 64 lowercase hex digits into 32 bytes.
@@ -64,5 +83,11 @@ mod tests {
         assert_eq!(parse_hash_hex(&s), Some(h));
         assert_eq!(parse_hash_hex(&s.to_uppercase()), None);
         assert_eq!(parse_hash_hex("ab"), None);
+        let mut into = [0u8; 64];
+        hex_into(&h, &mut into);
+        assert_eq!(&into[..], s.as_bytes());
+        assert!(is_hash_hex(s.as_bytes()));
+        assert!(!is_hash_hex(s.to_uppercase().as_bytes()));
+        assert!(!is_hash_hex(&s.as_bytes()[1..]));
     }
 }

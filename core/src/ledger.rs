@@ -246,7 +246,14 @@ impl ChainVerifier {
             .chain_update(hashed.body)
             .finalize()
             .into();
-        if computed != hashed.entry_hash {
+        // Compared as hex, so the claim needs no decoding on the (usual)
+        // matching path.
+        let mut computed_hex = [0u8; 64];
+        hash::hex_into(&computed, &mut computed_hex);
+        if computed_hex != *hashed.entry_hash_hex {
+            if !hash::is_hash_hex(hashed.entry_hash_hex) {
+                return Err(malformed());
+            }
             return Err(fail(
                 FailureKind::HashMismatch,
                 "content does not match its entry_hash: the entry was altered".into(),
@@ -276,8 +283,85 @@ impl ChainVerifier {
             };
             return Err(fail(kind, message));
         }
-        self.prev_hash = hash::hex(&hashed.entry_hash);
+        self.prev_hash.clear();
+        self.prev_hash
+            .push_str(std::str::from_utf8(&computed_hex).unwrap_or_default());
         self.next_index += 1;
+        Ok(())
+    }
+
+    /// Checks `entries`, the next ones in order, split across up to
+    /// `threads` threads (natively; wasm targets use one). The outcome is the
+    /// same as pushing them one by one: the first failure by index, with
+    /// the verifier advanced to just before it.
+    ///
+    /// Each entry's checks need only its own bytes and the hash the entry
+    /// before it claims, so parts of the slice verify independently; a part
+    /// starts from the claim of the entry before it, and if that claim is
+    /// false the part before fails first.
+    ///
+    /// # Errors
+    /// The first [`VerifyFailure`].
+    pub fn push_all<E: AsRef<[u8]> + Sync>(
+        &mut self,
+        entries: &[E],
+        threads: usize,
+    ) -> Result<(), VerifyFailure> {
+        // Below this many entries per thread, starting threads costs more
+        // than it saves.
+        const MIN_PER_THREAD: usize = 256;
+        let parts = threads.min(entries.len() / MIN_PER_THREAD).max(1);
+        if parts == 1 || cfg!(target_family = "wasm") {
+            return entries.iter().try_for_each(|e| self.push(e.as_ref()));
+        }
+        let chunks: Vec<&[E]> = entries.chunks(entries.len().div_ceil(parts)).collect();
+        let mut verifiers = Vec::with_capacity(chunks.len());
+        let mut next_index = self.next_index;
+        let mut prev_hash = self.prev_hash.clone();
+        for chunk in &chunks {
+            verifiers.push(Self {
+                next_index,
+                prev_hash,
+            });
+            next_index += chunk.len() as u64;
+            prev_hash = chunk
+                .last()
+                .and_then(|e| split_hash(e.as_ref()))
+                .map_or_else(String::new, |h| {
+                    String::from_utf8_lossy(h.entry_hash_hex).into_owned()
+                });
+        }
+        let outcomes: Vec<(Self, Result<(), VerifyFailure>)> = std::thread::scope(|scope| {
+            let verify = |mut v: Self, chunk: &[E]| {
+                let r = chunk.iter().try_for_each(|e| v.push(e.as_ref()));
+                (v, r)
+            };
+            let mut pairs = verifiers.into_iter().zip(chunks);
+            let first = pairs.next();
+            let spawned: Vec<_> = pairs
+                .map(|(v, chunk)| {
+                    let thread = std::thread::Builder::new();
+                    let moved = v.clone();
+                    (
+                        thread.spawn_scoped(scope, move || verify(moved, chunk)),
+                        v,
+                        chunk,
+                    )
+                })
+                .collect();
+            let mut out = Vec::with_capacity(spawned.len() + 1);
+            out.extend(first.map(|(v, chunk)| verify(v, chunk)));
+            for (handle, v, chunk) in spawned {
+                // A thread that could not start (or died): its part runs here.
+                let joined = handle.ok().and_then(|h| h.join().ok());
+                out.push(joined.unwrap_or_else(|| verify(v, chunk)));
+            }
+            out
+        });
+        for (v, result) in outcomes {
+            *self = v;
+            result?;
+        }
         Ok(())
     }
 
@@ -304,9 +388,18 @@ pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> VerifyRe
     v.report(None)
 }
 
+/// [`verify_chain`] for a chain held in a slice, checked on up to `threads`
+/// threads (see [`ChainVerifier::push_all`]); the report is the same.
+pub fn verify_chain_parallel<E: AsRef<[u8]> + Sync>(entries: &[E], threads: usize) -> VerifyReport {
+    let mut v = ChainVerifier::new();
+    let outcome = v.push_all(entries, threads);
+    v.report(outcome.err())
+}
+
 /// The hashed part of stored entry bytes: the claimed hash and the body.
 struct Hashed<'a> {
-    entry_hash: [u8; 32],
+    /// The claimed `entry_hash`, as stored (64 bytes, not yet checked).
+    entry_hash_hex: &'a [u8; 64],
     body: &'a [u8],
 }
 
@@ -320,13 +413,12 @@ fn split_hash(bytes: &[u8]) -> Option<Hashed<'_>> {
     if bytes.len() < PREFIX_LEN + SUFFIX_LEN || !bytes.starts_with(HEAD) {
         return None;
     }
-    let hash_hex = std::str::from_utf8(bytes.get(HEAD.len()..HEAD.len() + 64)?).ok()?;
-    let entry_hash = hash::parse_hash_hex(hash_hex)?;
+    let entry_hash_hex = bytes.get(HEAD.len()..HEAD.len() + 64)?.try_into().ok()?;
     if bytes.get(HEAD.len() + 64..PREFIX_LEN)? != b"\"," {
         return None;
     }
     Some(Hashed {
-        entry_hash,
+        entry_hash_hex,
         body: bytes.get(PREFIX_LEN..)?,
     })
 }
@@ -425,6 +517,45 @@ mod tests {
             out.push(rec.bytes);
         }
         out
+    }
+
+    #[test]
+    fn parallel_verification_reports_what_sequential_verification_does() {
+        let good = chain(1500);
+        let mut cases: Vec<(String, Vec<Vec<u8>>)> = vec![("intact".into(), good.clone())];
+        for at in [0usize, 1, 255, 256, 511, 750, 1023, 1499] {
+            let mut flipped = good.clone();
+            if let Some(b) = flipped.get_mut(at).and_then(|e| e.get_mut(40)) {
+                *b ^= 1;
+            }
+            cases.push((format!("byte flipped in {at}"), flipped));
+            let mut removed = good.clone();
+            removed.remove(at);
+            cases.push((format!("{at} removed"), removed));
+            let mut swapped = good.clone();
+            swapped.swap(at, (at + 1) % good.len());
+            cases.push((format!("{at} swapped"), swapped));
+            let mut hash_claim = good.clone();
+            if let Some(b) = hash_claim.get_mut(at).and_then(|e| e.get_mut(20)) {
+                *b = if *b == b'0' { b'1' } else { b'0' };
+            }
+            cases.push((format!("{at} claims another hash"), hash_claim));
+            let mut garbage = good.clone();
+            if let Some(e) = garbage.get_mut(at) {
+                *e = b"not an entry".to_vec();
+            }
+            cases.push((format!("{at} is garbage"), garbage));
+        }
+        for (what, entries) in &cases {
+            let sequential = verify_chain(entries.iter().map(Vec::as_slice));
+            for threads in [1, 2, 3, 4, 7] {
+                assert_eq!(
+                    verify_chain_parallel(entries, threads),
+                    sequential,
+                    "{what}, {threads} threads"
+                );
+            }
+        }
     }
 
     #[test]

@@ -257,6 +257,43 @@ fn handles_are_send_sync_and_clones_share_one_log() {
     assert!(!a.is_read_only());
 }
 
+#[test]
+fn deferred_sync_hides_entries_until_synced_and_keeps_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_in(&dir);
+    let writer = open(&path);
+    writer.append(&entries(0..2)).unwrap();
+    let reader = writer.clone();
+    writer.defer_sync();
+
+    // Written, not yet synced: the writer continues the log, reads do not
+    // see the new entries (by length, index or hash).
+    writer.append(&entries(2..4)).unwrap();
+    writer.append(&entries(4..5)).unwrap();
+    assert!(matches!(
+        writer.append(&entries(2..3)),
+        Err(StorageError::Conflict { len: 5 })
+    ));
+    assert_eq!(reader.len(), Ok(2));
+    assert_eq!(reader.get(2), Ok(None));
+    assert_eq!(reader.get_range(0, 5).unwrap().len(), 2);
+    assert_eq!(reader.find(&hash_hex(3)), Ok(None));
+    assert_eq!(reader.find(&hash_hex(1)), Ok(Some(1)));
+
+    // One sync makes everything written so far durable and visible.
+    assert_eq!(writer.sync(), Ok(5));
+    assert_eq!(reader.len(), Ok(5));
+    assert_eq!(reader.find(&hash_hex(3)), Ok(Some(3)));
+    assert_intact(&reader, 0..5);
+    assert_eq!(writer.sync(), Ok(5));
+
+    // What was synced is what a reopen finds.
+    drop((writer, reader));
+    let reopened = open(&path);
+    assert_intact(&reopened, 0..5);
+    assert_eq!(reopened.len(), Ok(5));
+}
+
 // ---------------------------------------------------------------------------
 // Conflicts and refused input
 // ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lexecon_core::DecisionRequest;
 use lexecon_core::capability::{Expect, verify_token};
-use lexecon_core::engine::verify_storage;
+use lexecon_core::engine::verify_storage_parallel;
 use lexecon_core::ledger::Entry;
 use lexecon_core::policy::{Mode, Policy, PolicyError};
 use lexecon_core::storage::{Storage as _, StorageError};
@@ -501,7 +501,7 @@ pub fn ledger_verify(g: &GlobalArgs, verbose: bool) -> Result {
         );
         pb
     });
-    let report = verify_storage(&mut storage, |n| {
+    let report = verify_storage_parallel(&mut storage, verify_threads(), |n| {
         if let Some(pb) = &bar {
             pb.set_position(n);
         }
@@ -594,7 +594,7 @@ pub fn ledger_check_integrity(g: &GlobalArgs) -> Result {
         }
         StorageKind::Postgresql => {
             let (mut storage, _) = node.open_storage(Access::ReadOnly)?;
-            let report = verify_storage(&mut storage, |_| {})
+            let report = verify_storage_parallel(&mut storage, verify_threads(), |_| {})
                 .map_err(|e| fail(format!("cannot read the ledger: {e}")))?;
             out.line(&format!(
                 "postgresql ledger: {} rows read back and linked",
@@ -649,4 +649,10 @@ pub fn token_verify(
             Err(fail(format!("token is not valid: {e}")))
         }
     }
+}
+
+/// Threads `ledger verify` checks entries on: one per core (the server
+/// verifies on one reader thread instead, leaving the cores to deciding).
+fn verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

@@ -42,9 +42,10 @@ use crate::storage::file::Recovery;
 use crate::storage::postgres::PostgresStorage;
 use app::{AppState, PolicyHistory, Shared};
 use auth::ApiKey;
+use lexecon_core::engine::EngineError;
 use metrics::Metrics;
 use rate_limit::RateLimiter;
-use worker::{EngineWorker, ReaderPool, ReaderThreads};
+use worker::{Durability, EngineWorker, ReaderPool, ReaderThreads};
 
 /// Threads reading the ledger for the API.
 const READER_THREADS: usize = 2;
@@ -193,25 +194,38 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
     // The engine thread opens the ledger (and a PostgreSQL client) on itself.
     let open_node = node.clone();
     let engine_config = node.engine_config();
-    let open = move || -> Result<(Box<dyn crate::engine::DecisionEngine>, Opened), String> {
-        let (storage, recovery) = open_node
-            .open_storage(Access::ReadWrite)
-            .map_err(|e| e.to_string())?;
-        let source = match &storage {
-            LedgerStorage::File(f) => ReaderSource::File(f.clone()),
-            LedgerStorage::Postgres(_) => ReaderSource::Postgres(
-                open_node
-                    .config
-                    .ledger
-                    .connection_string
-                    .clone()
-                    .unwrap_or_default(),
-            ),
-            LedgerStorage::Memory(m) => ReaderSource::Memory(m.clone()),
+    let open =
+        move || -> Result<(Box<dyn crate::engine::DecisionEngine>, Durability, Opened), String> {
+            let (storage, recovery) = open_node
+                .open_storage(Access::ReadWrite)
+                .map_err(|e| e.to_string())?;
+            // The file ledger syncs on the committer thread, so the engine
+            // decides the next group while the disk syncs the last (worker.rs).
+            let durability = match &storage {
+                LedgerStorage::File(f) => {
+                    f.defer_sync();
+                    let f = f.clone();
+                    Durability::Deferred(Box::new(move || {
+                        f.sync().map(drop).map_err(EngineError::Storage)
+                    }))
+                }
+                LedgerStorage::Postgres(_) | LedgerStorage::Memory(_) => Durability::OnAppend,
+            };
+            let source = match &storage {
+                LedgerStorage::File(f) => ReaderSource::File(f.clone()),
+                LedgerStorage::Postgres(_) => ReaderSource::Postgres(
+                    open_node
+                        .config
+                        .ledger
+                        .connection_string
+                        .clone()
+                        .unwrap_or_default(),
+                ),
+                LedgerStorage::Memory(m) => ReaderSource::Memory(m.clone()),
+            };
+            let engine = open_engine(engine_config, signer, storage).map_err(|e| e.to_string())?;
+            Ok((engine, durability, (source, recovery)))
         };
-        let engine = open_engine(engine_config, signer, storage).map_err(|e| e.to_string())?;
-        Ok((engine, (source, recovery)))
-    };
     let (worker, (source, recovery)) =
         tokio::task::spawn_blocking(move || EngineWorker::spawn(open))
             .await

@@ -9,9 +9,17 @@
 //!   thread takes everything queued (up to [`MAX_GROUP`] requests) and calls
 //!   `decide_batch` once, so the ledger appends the whole group with one
 //!   fsync or one transaction (group commit), then answers each caller. A
-//!   decision is answered only after `decide_batch` returned, that is after
-//!   its entry is durable. A group-level error reaches every caller in the
-//!   group (they answer 503: fail closed, never an allow).
+//!   group-level error reaches every caller in the group (they answer 503:
+//!   fail closed, never an allow).
+//! - The committer thread, with [`Durability::Deferred`] (the file ledger):
+//!   the engine's appends only write, and this thread syncs them — one
+//!   `fdatasync` for every group written since its last — and only then
+//!   answers those groups' callers, while the engine thread already decides
+//!   the next group. With [`Durability::OnAppend`] (PostgreSQL) the engine
+//!   thread answers as soon as `decide_batch` returned. Either way a decision
+//!   is answered only after its ledger entry is durable. A failed sync
+//!   answers every waiting caller 503, and the ledger refuses every later
+//!   append until the server is restarted.
 //! - [`ReaderPool`]: a few threads, each with its own read handle on the
 //!   ledger (a clone of the file handle, or another database connection),
 //!   for `GET /ledger/…`, verification and the policy history.
@@ -65,6 +73,89 @@ enum Job {
         reply: oneshot::Sender<Result<PolicyLoaded, WorkerError>>,
     },
     Stop,
+}
+
+/// When the engine's ledger appends are durable.
+pub enum Durability {
+    /// When `decide_batch` returns (PostgreSQL's commit, a synced file).
+    OnAppend,
+    /// After this function returns `Ok`: it makes every entry appended
+    /// before the call durable (the file ledger's deferred sync). It runs
+    /// on the committer thread.
+    Deferred(Box<dyn FnMut() -> Result<(), EngineError> + Send>),
+}
+
+impl std::fmt::Debug for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OnAppend => "OnAppend",
+            Self::Deferred(_) => "Deferred",
+        })
+    }
+}
+
+/// Answers for work the engine has done, sent once its entries are durable:
+/// the engine's state to publish, and the callers' replies.
+struct Answers {
+    state: Snapshot,
+    with_policy: bool,
+    reply: Box<dyn FnOnce(Result<(), EngineError>) + Send>,
+}
+
+/// Sends [`Answers`] when their entries are durable: at once
+/// ([`Durability::OnAppend`]) or through the committer thread.
+struct Delivery {
+    snapshot: Arc<RwLock<Snapshot>>,
+    committer: Option<std_mpsc::Sender<Answers>>,
+}
+
+impl Delivery {
+    fn send(&self, answers: Answers) {
+        match &self.committer {
+            Some(tx) => {
+                if let Err(std_mpsc::SendError(answers)) = tx.send(answers) {
+                    // The committer is gone: nothing can be made durable.
+                    (answers.reply)(Err(EngineError::Storage(
+                        lexecon_core::StorageError::Unavailable(
+                            "the ledger committer thread stopped".into(),
+                        ),
+                    )));
+                }
+            }
+            None => deliver(&self.snapshot, answers, Ok(())),
+        }
+    }
+}
+
+fn deliver(snapshot: &RwLock<Snapshot>, answers: Answers, durable: Result<(), EngineError>) {
+    if let (Ok(()), Ok(mut s)) = (&durable, snapshot.write()) {
+        let policy = std::mem::take(&mut s.policy);
+        *s = answers.state;
+        if !answers.with_policy {
+            s.policy = policy;
+        }
+    }
+    (answers.reply)(durable);
+}
+
+/// The committer thread's loop: one sync for everything queued, then the
+/// answers, in order.
+fn commit(
+    mut sync: Box<dyn FnMut() -> Result<(), EngineError> + Send>,
+    rx: std_mpsc::Receiver<Answers>,
+    snapshot: &RwLock<Snapshot>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        group.extend(rx.try_iter());
+        let durable = sync();
+        if let Err(e) = &durable {
+            tracing::error!(error = %e, groups = group.len(), "syncing the ledger failed; answering 503 (fail closed) until restarted");
+        }
+        for answers in group {
+            deliver(snapshot, answers, durable.clone());
+        }
+    }
 }
 
 /// What the rest of the server may know about the engine without asking it.
@@ -138,18 +229,20 @@ impl EngineHandle {
 pub struct EngineWorker {
     handle: EngineHandle,
     thread: Option<JoinHandle<()>>,
+    committer: Option<JoinHandle<()>>,
 }
 
 impl EngineWorker {
-    /// Starts the thread; `open` runs on it and builds the engine (and
-    /// anything else that must be made there, returned as `T`).
+    /// Starts the thread; `open` runs on it and builds the engine, says
+    /// when its appends are durable, and returns anything else that must be
+    /// made there as `T`.
     ///
     /// # Errors
     /// What `open` returned, or a thread that could not start.
     pub fn spawn<T, F>(open: F) -> Result<(Self, T), String>
     where
         T: Send + 'static,
-        F: FnOnce() -> Result<(Box<dyn DecisionEngine>, T), String> + Send + 'static,
+        F: FnOnce() -> Result<(Box<dyn DecisionEngine>, Durability, T), String> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let snapshot = Arc::new(RwLock::new(Snapshot::default()));
@@ -158,22 +251,45 @@ impl EngineWorker {
         let thread = std::thread::Builder::new()
             .name("lexecon-engine".into())
             .spawn(move || {
-                let (engine, extra) = match open() {
+                let (engine, durability, extra) = match open() {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                publish(&snap, engine.as_ref(), true);
-                if ready_tx.send(Ok(extra)).is_err() {
+                publish(&snap, engine.as_ref());
+                let committer = match durability {
+                    Durability::OnAppend => None,
+                    Durability::Deferred(sync) => {
+                        let (commit_tx, commit_rx) = std_mpsc::channel();
+                        let commit_snap = Arc::clone(&snap);
+                        let spawned = std::thread::Builder::new()
+                            .name("lexecon-committer".into())
+                            .spawn(move || commit(sync, commit_rx, &commit_snap));
+                        match spawned {
+                            Ok(handle) => Some((commit_tx, handle)),
+                            Err(e) => {
+                                let _ = ready_tx
+                                    .send(Err(format!("cannot start the committer thread: {e}")));
+                                return;
+                            }
+                        }
+                    }
+                };
+                let (commit_tx, commit_handle) = committer.unzip();
+                if ready_tx.send(Ok((extra, commit_handle))).is_err() {
                     return;
                 }
-                run(engine, rx, &snap);
+                let delivery = Delivery {
+                    snapshot: Arc::clone(&snap),
+                    committer: commit_tx,
+                };
+                run(engine, rx, &delivery);
             })
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
-        let extra = match ready_rx.recv() {
-            Ok(Ok(extra)) => extra,
+        let (extra, committer) = match ready_rx.recv() {
+            Ok(Ok(ready)) => ready,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -187,6 +303,7 @@ impl EngineWorker {
             Self {
                 handle: EngineHandle { tx, snapshot },
                 thread: Some(thread),
+                committer,
             },
             extra,
         ))
@@ -198,27 +315,37 @@ impl EngineWorker {
     }
 
     /// Lets the thread finish the jobs queued so far, then stops it and
-    /// waits for it (dropping the engine closes the ledger).
+    /// waits for it (dropping the engine closes the ledger), and for the
+    /// committer to sync and answer what it holds.
     pub async fn shutdown(mut self) {
         let _ = self.handle.tx.send(Job::Stop).await;
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        let threads = [self.thread.take(), self.committer.take()];
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads.into_iter().flatten() {
+                let _ = t.join();
+            }
+        })
+        .await;
     }
 }
 
-fn publish(snap: &RwLock<Snapshot>, engine: &dyn DecisionEngine, with_policy: bool) {
-    let policy = with_policy.then(|| engine.policy());
+fn publish(snap: &RwLock<Snapshot>, engine: &dyn DecisionEngine) {
     if let Ok(mut s) = snap.write() {
-        s.ledger_len = engine.ledger_len();
-        s.head_hash = engine.head_hash();
-        if let Some(p) = policy {
-            s.policy = p;
-        }
+        *s = state(engine, true);
     }
 }
 
-fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, snap: &RwLock<Snapshot>) {
+/// The engine's state now; the policy only when `with_policy` (asking the
+/// component for it is not free).
+fn state(engine: &dyn DecisionEngine, with_policy: bool) -> Snapshot {
+    Snapshot {
+        policy: if with_policy { engine.policy() } else { None },
+        ledger_len: engine.ledger_len(),
+        head_hash: engine.head_hash(),
+    }
+}
+
+fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, delivery: &Delivery) {
     let mut next: Option<Job> = None;
     loop {
         let job = match next.take() {
@@ -230,11 +357,18 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, snap: &
         };
         match job {
             Job::Stop => return,
-            Job::LoadPolicy { text, reply } => {
-                let result = engine.load_policy(&text).map_err(WorkerError::Engine);
-                publish(snap, engine.as_ref(), true);
-                let _ = reply.send(result);
-            }
+            Job::LoadPolicy { text, reply } => match engine.load_policy(&text) {
+                Ok(loaded) => delivery.send(Answers {
+                    state: state(engine.as_ref(), true),
+                    with_policy: true,
+                    reply: Box::new(move |durable| {
+                        let _ = reply.send(durable.map(|()| loaded).map_err(WorkerError::Engine));
+                    }),
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(WorkerError::Engine(e)));
+                }
+            },
             Job::Decide { requests, reply } => {
                 let mut all = requests;
                 let mut callers = vec![(all.len(), reply)];
@@ -253,21 +387,12 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, snap: &
                         Err(_) => break,
                     }
                 }
-                let result = engine.decide_batch(&all);
-                publish(snap, engine.as_ref(), false);
-                match result {
-                    Ok(decisions) => {
-                        let mut it = decisions.into_iter();
-                        for (n, reply) in callers {
-                            let part: Vec<_> = it.by_ref().take(n).collect();
-                            let answer = if part.len() == n {
-                                Ok(part)
-                            } else {
-                                Err(WorkerError::Stopped)
-                            };
-                            let _ = reply.send(answer);
-                        }
-                    }
+                match engine.decide_batch(&all) {
+                    Ok(decisions) => delivery.send(Answers {
+                        state: state(engine.as_ref(), false),
+                        with_policy: false,
+                        reply: Box::new(move |durable| answer_group(callers, decisions, durable)),
+                    }),
                     Err(e) => {
                         tracing::error!(error = %e, code = e.code(), requests = all.len(), "decision batch failed; answering 503 (fail closed)");
                         for (_, reply) in callers {
@@ -277,6 +402,31 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, snap: &
                 }
             }
         }
+    }
+}
+
+/// Hands each caller of a group its part of the group's decisions, or the
+/// error that kept them from being durable.
+fn answer_group(
+    callers: Vec<(usize, oneshot::Sender<DecideResult>)>,
+    decisions: Vec<Result<Decision, RequestError>>,
+    durable: Result<(), EngineError>,
+) {
+    if let Err(e) = durable {
+        for (_, reply) in callers {
+            let _ = reply.send(Err(WorkerError::Engine(e.clone())));
+        }
+        return;
+    }
+    let mut it = decisions.into_iter();
+    for (n, reply) in callers {
+        let part: Vec<_> = it.by_ref().take(n).collect();
+        let answer = if part.len() == n {
+            Ok(part)
+        } else {
+            Err(WorkerError::Stopped)
+        };
+        let _ = reply.send(answer);
     }
 }
 
@@ -386,10 +536,26 @@ mod tests {
     use crate::engine::{NativeEngine, core_engine};
     use lexecon_core::{Ed25519Signer, MemoryStorage, NodeConfig, Storage as _};
 
-    fn open() -> Result<(Box<dyn DecisionEngine>, ()), String> {
+    use crate::storage::file::FileStorage;
+    use lexecon_core::StorageError;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn engine_over(storage: LedgerStorage) -> Box<dyn DecisionEngine> {
         let engine = core_engine(NodeConfig::default(), Ed25519Signer::from_seed(&[3; 32]));
-        let e = NativeEngine::open(engine, MemoryStorage::new()).map_err(|e| e.to_string())?;
-        Ok((Box::new(e), ()))
+        Box::new(NativeEngine::open(engine, storage).unwrap())
+    }
+
+    fn open() -> Result<(Box<dyn DecisionEngine>, Durability, ()), String> {
+        let storage = LedgerStorage::Memory(MemoryStorage::new());
+        Ok((engine_over(storage), Durability::OnAppend, ()))
+    }
+
+    async fn decide_one(h: &EngineHandle, i: u32) -> Result<Decision, WorkerError> {
+        let mut r = DecisionRequest::new("model", "p", "read", "i", 1);
+        r.request_id = Some(format!("r{i}"));
+        let mut d = h.decide(vec![r]).await?;
+        assert_eq!(d.len(), 1);
+        Ok(d.pop().unwrap().unwrap())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,11 +569,7 @@ mod tests {
         for i in 0..200u32 {
             let h = h.clone();
             tasks.push(tokio::spawn(async move {
-                let mut r = DecisionRequest::new("model", "p", "read", "i", 1);
-                r.request_id = Some(format!("r{i}"));
-                let d = h.decide(vec![r]).await.unwrap();
-                assert_eq!(d.len(), 1);
-                let d = d.into_iter().next().unwrap().unwrap();
+                let d = decide_one(&h, i).await.unwrap();
                 assert_eq!(d.request_id, format!("r{i}"));
                 d.ledger_index
             }));
@@ -426,6 +588,77 @@ mod tests {
                 .await,
             Err(WorkerError::Stopped)
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deferred_durability_answers_only_what_the_committer_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = FileStorage::open(dir.path().join("ledger.db")).unwrap();
+        let reader = file.clone();
+        let syncs = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&syncs);
+        let (worker, ()) = EngineWorker::spawn(move || {
+            file.defer_sync();
+            let sync_file = file.clone();
+            let sync = Box::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                sync_file.sync().map(drop).map_err(EngineError::Storage)
+            });
+            let engine = engine_over(LedgerStorage::File(file));
+            Ok((engine, Durability::Deferred(sync), ()))
+        })
+        .unwrap();
+        let h = worker.handle();
+        h.load_policy(include_str!("../../../examples/policies/read_only.json").into())
+            .await
+            .unwrap();
+        assert_eq!(reader.len(), Ok(1), "a policy load is answered once synced");
+        let mut tasks = Vec::new();
+        for i in 0..200u32 {
+            let (h, reader) = (h.clone(), reader.clone());
+            tasks.push(tokio::spawn(async move {
+                let d = decide_one(&h, i).await.unwrap();
+                // Answered, so durable, so visible to readers.
+                assert!(reader.len().unwrap() > d.ledger_index);
+                d.ledger_index
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(reader.len(), Ok(201));
+        assert_eq!(h.snapshot().ledger_len, 201);
+        assert!(syncs.load(Ordering::SeqCst) <= 201);
+        worker.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_sync_fails_its_callers_closed() {
+        let (worker, ()) = EngineWorker::spawn(|| {
+            let sync = Box::new(|| {
+                Err(EngineError::Storage(StorageError::Unavailable(
+                    "disk gone".into(),
+                )))
+            });
+            let storage = LedgerStorage::Memory(MemoryStorage::new());
+            Ok((engine_over(storage), Durability::Deferred(sync), ()))
+        })
+        .unwrap();
+        let h = worker.handle();
+        let loaded = h
+            .load_policy(include_str!("../../../examples/policies/read_only.json").into())
+            .await;
+        assert!(matches!(
+            loaded,
+            Err(WorkerError::Engine(EngineError::Storage(_)))
+        ));
+        let decided = decide_one(&h, 1).await;
+        assert!(
+            matches!(&decided, Err(WorkerError::Engine(EngineError::Storage(e))) if e.to_string().contains("disk gone")),
+            "{decided:?}"
+        );
+        assert_eq!(h.snapshot().ledger_len, 0, "nothing unsynced is published");
+        worker.shutdown().await;
     }
 
     #[tokio::test]

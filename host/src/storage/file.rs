@@ -35,6 +35,16 @@
 //! in-memory index agree; if even that fails the handle is poisoned and every
 //! later call fails until the file is reopened (reopening rescans it).
 //!
+//! **Deferred sync** ([`FileStorage::defer_sync`], used by the server) splits
+//! the two: `append` writes and returns, and [`FileStorage::sync`] — called
+//! by another thread, covering every append before it — makes them durable.
+//! The writer may then prepare its next group while the disk syncs the last
+//! one. Entries written but not yet synced are invisible to reads (`len`,
+//! `get`, `find` see only synced entries), so nothing not yet durable is ever
+//! shown. If the sync fails the handle is poisoned: the page cache can no
+//! longer be trusted to say what reached the disk, so every later call fails
+//! and the file must be reopened (which rescans it).
+//!
 //! # Crash recovery on open
 //!
 //! The file is scanned from the start and every record's CRC is checked:
@@ -84,6 +94,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use lexecon_core::storage::{EntryRecord, Storage, StorageError};
@@ -386,6 +397,7 @@ impl FileStorage {
                 file,
                 lock,
                 append_turn: Mutex::new(()),
+                deferred_sync: AtomicBool::new(false),
                 index: RwLock::new(index),
             }),
         }
@@ -623,7 +635,7 @@ impl FileStorage {
     pub fn len(&self) -> Result<u64, StorageError> {
         let index = self.read_index()?;
         index.check_usable(&self.shared.path)?;
-        Ok(index.len())
+        Ok(index.synced_len())
     }
 
     /// True when the log holds no entry.
@@ -654,7 +666,7 @@ impl FileStorage {
         let (locs, first_damaged) = {
             let index = self.read_index()?;
             index.check_usable(&self.shared.path)?;
-            let end = end.min(index.len());
+            let end = end.min(index.synced_len());
             if start >= end {
                 return Ok(Vec::new());
             }
@@ -677,12 +689,16 @@ impl FileStorage {
     pub fn find(&self, entry_hash: &str) -> Result<Option<u64>, StorageError> {
         let index = self.read_index()?;
         index.check_usable(&self.shared.path)?;
-        Ok(parse_hash_hex(entry_hash).and_then(|hash| index.by_hash.get(&hash).copied()))
+        Ok(parse_hash_hex(entry_hash)
+            .and_then(|hash| index.by_hash.get(&hash).copied())
+            .filter(|&at| at < index.synced_len()))
     }
 
     /// Durably appends `entries`, which must be consecutive and start at the
     /// log's length: one write and one `fdatasync` for all of them, before
-    /// `Ok` is returned. Calls from many threads are serialised.
+    /// `Ok` is returned (after [`FileStorage::defer_sync`]: the write only;
+    /// [`FileStorage::sync`] makes them durable). Calls from many threads are
+    /// serialised.
     ///
     /// # Errors
     /// [`StorageError::Conflict`] (nothing written) when the indexes do not
@@ -714,15 +730,67 @@ impl FileStorage {
             return Ok(());
         }
         let batch = encode_batch(entries, end)?;
-        if let Err(failure) = self.shared.file.write_durably(&batch.bytes, end) {
+        let deferred = self.shared.deferred_sync.load(Ordering::Acquire);
+        let written = if deferred {
+            self.shared.file.write_all_at(&batch.bytes, end)
+        } else {
+            self.shared.file.write_durably(&batch.bytes, end)
+        };
+        if let Err(failure) = written {
             return Err(self.roll_back(end, entries, &failure));
         }
         self.shared
             .index
             .write()
             .map_err(|_| state_poisoned(&self.shared.path))?
-            .publish(batch);
+            .publish(batch, !deferred);
         Ok(())
+    }
+
+    /// Switches this handle and its clones to deferred sync (see the
+    /// [module docs](self)): from now on `append` only writes, and entries
+    /// are durable — and visible to reads — after the next
+    /// [`FileStorage::sync`].
+    pub fn defer_sync(&self) {
+        self.shared.deferred_sync.store(true, Ordering::Release);
+    }
+
+    /// Makes every entry appended so far durable with one `fdatasync`, and
+    /// visible to reads. Returns the number of durable entries.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when the handle is poisoned or the sync
+    /// fails; a failed sync poisons the handle, because what reached the
+    /// disk is then unknown (reopen the file to rescan it).
+    pub fn sync(&self) -> Result<u64, StorageError> {
+        let written = {
+            let index = self.read_index()?;
+            index.check_usable(&self.shared.path)?;
+            if index.unsynced == 0 {
+                return Ok(index.len());
+            }
+            index.len()
+        };
+        // Every entry counted in `written` was written before it was indexed,
+        // so this one sync covers them all.
+        if let Err(failure) = self.shared.file.sync() {
+            let reason = format!("syncing the ledger file failed: {failure}");
+            tracing::error!(path = %self.shared.path.display(), %reason, "ledger file poisoned");
+            if let Ok(mut index) = self.shared.index.write() {
+                index.poisoned = Some(reason.clone());
+            }
+            return Err(StorageError::Unavailable(format!(
+                "ledger `{}` is unusable until reopened: {reason}",
+                self.shared.path.display()
+            )));
+        }
+        let mut index = self
+            .shared
+            .index
+            .write()
+            .map_err(|_| state_poisoned(&self.shared.path))?;
+        index.mark_synced(written);
+        Ok(index.synced_len())
     }
 
     /// Undoes a failed append by cutting the file back to `end`; poisons
@@ -937,6 +1005,8 @@ struct Shared {
     lock: Option<File>,
     /// Serialises appends.
     append_turn: Mutex<()>,
+    /// `append` writes without syncing; [`FileStorage::sync`] syncs.
+    deferred_sync: AtomicBool,
     index: RwLock<LedgerIndex>,
 }
 
@@ -969,13 +1039,26 @@ struct LedgerIndex {
     by_hash: HashMap<[u8; HASH_LEN], u64>,
     /// Offset one past the last record kept: where the next append goes.
     end: u64,
-    /// Why the handle refuses all calls, after a failed rollback.
+    /// How many of the last entries are written but not yet synced (deferred
+    /// sync only); reads do not see them.
+    unsynced: u64,
+    /// Why the handle refuses all calls, after a failed rollback or sync.
     poisoned: Option<String>,
 }
 
 impl LedgerIndex {
     fn len(&self) -> u64 {
         self.locs.len() as u64
+    }
+
+    /// Entries that are durable: what reads may see.
+    fn synced_len(&self) -> u64 {
+        self.len() - self.unsynced
+    }
+
+    /// The first `written` entries are durable.
+    fn mark_synced(&mut self, written: u64) {
+        self.unsynced = self.len().saturating_sub(written).min(self.unsynced);
     }
 
     fn check_usable(&self, path: &Path) -> Result<(), StorageError> {
@@ -1006,12 +1089,15 @@ impl LedgerIndex {
     }
 
     /// Records a durable append.
-    fn publish(&mut self, batch: EncodedBatch) {
+    /// Indexes an appended batch; `synced` says whether it is already durable.
+    fn publish(&mut self, batch: EncodedBatch, synced: bool) {
+        let added = batch.records.len() as u64;
         for (loc, hash) in batch.records {
             self.by_hash.insert(hash, self.len());
             self.locs.push(loc);
         }
         self.end += batch.bytes.len() as u64;
+        self.unsynced = if synced { 0 } else { self.unsynced + added };
     }
 }
 
@@ -1516,6 +1602,11 @@ impl LedgerFile {
     /// Writes `bytes` at `offset` and syncs them (one `fdatasync`).
     fn write_durably(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
         self.write_all_at(bytes, offset)?;
+        self.file.sync_data()
+    }
+
+    /// Syncs everything written so far (one `fdatasync`).
+    fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
 
