@@ -58,7 +58,9 @@ pub struct TokenClaims {
 impl TokenClaims {
     /// The canonical JSON of the claims.
     pub fn canonical(&self) -> Result<Vec<u8>, TokenError> {
-        serde_json::to_vec(self).map_err(|e| TokenError::Malformed(e.to_string()))
+        let mut out = Vec::with_capacity(512);
+        serde_json::to_writer(&mut out, self).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        Ok(out)
     }
 
     /// The exact bytes that are signed.

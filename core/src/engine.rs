@@ -451,8 +451,10 @@ impl Engine {
             tool: &req.tool,
             user_intent: &req.user_intent,
         };
-        let record_bytes =
-            serde_json::to_vec(&record).map_err(|e| EngineError::Ledger(e.to_string()))?;
+        // Sized for a typical record, so it is written without regrowing.
+        let mut record_bytes = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut record_bytes, &record)
+            .map_err(|e| EngineError::Ledger(e.to_string()))?;
         let decision_hash = hash::sha256_hex(&record_bytes);
 
         // One signature per decision: a permit's token claims carry the
@@ -490,16 +492,18 @@ impl Engine {
 
         // payload = {"decision_hash", "record", "signature"}, canonical by
         // construction (sorted keys; hex and base64url need no escaping).
-        let mut payload = Vec::with_capacity(record_bytes.len() + 200);
-        payload.extend_from_slice(b"{\"decision_hash\":\"");
-        payload.extend_from_slice(decision_hash.as_bytes());
-        payload.extend_from_slice(b"\",\"record\":");
-        payload.extend_from_slice(&record_bytes);
-        payload.extend_from_slice(b",\"signature\":\"");
-        payload.extend_from_slice(signature.as_bytes());
-        payload.extend_from_slice(b"\"}");
+        let payload: [&[u8]; 7] = [
+            b"{\"decision_hash\":\"",
+            decision_hash.as_bytes(),
+            b"\",\"record\":",
+            &record_bytes,
+            b",\"signature\":\"",
+            signature.as_bytes(),
+            b"\"}",
+        ];
         let (len, prev) = pending.head_after.clone();
-        let entry = ledger::build_entry(len, &prev, &timestamp, EntryKind::Decision, &payload);
+        let entry =
+            ledger::build_entry_from_parts(len, &prev, &timestamp, EntryKind::Decision, &payload);
         for hit in counted {
             self.rates.record(&hit, now);
             pending.counted.push((hit, now));

@@ -88,24 +88,46 @@ pub fn build_entry(
     kind: EntryKind,
     canonical_payload: &[u8],
 ) -> EntryRecord {
-    let mut body = Vec::with_capacity(canonical_payload.len() + 160);
-    body.extend_from_slice(b"{\"index\":");
-    body.extend_from_slice(index.to_string().as_bytes());
-    body.extend_from_slice(b",\"kind\":\"");
-    body.extend_from_slice(kind.as_str().as_bytes());
-    body.extend_from_slice(b"\",\"payload\":");
-    body.extend_from_slice(canonical_payload);
-    body.extend_from_slice(b",\"prev_hash\":\"");
-    body.extend_from_slice(prev_hash.as_bytes());
-    body.extend_from_slice(b"\",\"timestamp\":\"");
-    body.extend_from_slice(timestamp.as_bytes());
-    body.extend_from_slice(b"\"}");
-    let entry_hash = hash::sha256_hex(&body);
-    let mut bytes = Vec::with_capacity(body.len() + PREFIX_LEN);
+    build_entry_from_parts(index, prev_hash, timestamp, kind, &[canonical_payload])
+}
+
+/// [`build_entry`] for a payload whose canonical JSON is the concatenation
+/// of `payload_parts` (so a caller need not copy them into one buffer).
+pub fn build_entry_from_parts(
+    index: u64,
+    prev_hash: &str,
+    timestamp: &str,
+    kind: EntryKind,
+    payload_parts: &[&[u8]],
+) -> EntryRecord {
+    let index_digits = index.to_string();
+    let payload_len: usize = payload_parts.iter().map(|p| p.len()).sum();
+    // The body after its `{`, as the parts that make it up.
+    let head: [&[u8]; 5] = [
+        b"\"index\":",
+        index_digits.as_bytes(),
+        b",\"kind\":\"",
+        kind.as_str().as_bytes(),
+        b"\",\"payload\":",
+    ];
+    let tail: [&[u8]; 5] = [
+        b",\"prev_hash\":\"",
+        prev_hash.as_bytes(),
+        b"\",\"timestamp\":\"",
+        timestamp.as_bytes(),
+        b"\"}",
+    ];
+    let body = || head.iter().chain(payload_parts).chain(&tail);
+    let mut hasher = Sha256::new();
+    hasher.update(b"{");
+    body().for_each(|part| hasher.update(part));
+    let entry_hash = hash::hex(&hasher.finalize());
+    let body_len: usize = head.iter().chain(&tail).map(|p| p.len()).sum::<usize>() + payload_len;
+    let mut bytes = Vec::with_capacity(PREFIX_LEN + body_len);
     bytes.extend_from_slice(HEAD);
     bytes.extend_from_slice(entry_hash.as_bytes());
     bytes.extend_from_slice(b"\",");
-    bytes.extend_from_slice(body.get(1..).unwrap_or_default());
+    body().for_each(|part| bytes.extend_from_slice(part));
     EntryRecord {
         index,
         entry_hash,
