@@ -97,6 +97,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
+use lexecon_core::hash::parse_hash_hex;
 use lexecon_core::storage::{EntryRecord, Storage, StorageError};
 
 /// The 8 bytes every ledger file starts with.
@@ -1523,29 +1524,6 @@ fn encode_record(
     out.extend_from_slice(hash);
     out.extend_from_slice(payload);
     Some(payload_len)
-}
-
-/// Decodes 64 lowercase hex digits.
-fn parse_hash_hex(hex: &str) -> Option<[u8; HASH_LEN]> {
-    if hex.len() != 2 * HASH_LEN {
-        return None;
-    }
-    let mut hash = [0; HASH_LEN];
-    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        let [high, low] = pair else {
-            return None;
-        };
-        *byte = (hex_digit(*high)? << 4) | hex_digit(*low)?;
-    }
-    Some(hash)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
 }
 
 fn to_usize(n: u64) -> io::Result<usize> {
