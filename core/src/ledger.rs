@@ -463,7 +463,7 @@ fn split_links(body: &[u8]) -> Option<Links<'_>> {
         .get(kind_len..)?
         .strip_prefix(b"\",\"payload\":")?;
     let payload_len = payload.len().checked_sub(SUFFIX_LEN)?;
-    if json_value_len(payload)? != payload_len {
+    if crate::json_extent::value_len(payload)? != payload_len {
         return None;
     }
     let suffix = payload.get(payload_len..)?;
@@ -477,46 +477,6 @@ fn split_links(body: &[u8]) -> Option<Links<'_>> {
         index,
         prev_hash: suffix.get(14..78)?,
     })
-}
-
-/// Length of the JSON object or array at the start of `b` (string-aware
-/// bracket matching; the content is covered by the entry hash).
-///
-/// Strings are most of a payload, so their contents are skipped with
-/// `memchr` (SIMD) rather than byte by byte.
-fn json_value_len(b: &[u8]) -> Option<usize> {
-    if !matches!(b.first(), Some(b'{' | b'[')) {
-        return None;
-    }
-    let mut depth = 0usize;
-    let mut i = 0usize;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'"' => i = string_end(b, i + 1)?,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Index of the quote that closes the string whose contents start at
-/// `start`.
-fn string_end(b: &[u8], mut start: usize) -> Option<usize> {
-    loop {
-        let at = start + memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
-        if b.get(at) == Some(&b'"') {
-            return Some(at);
-        }
-        start = at + 2; // skip the escaped character
-    }
 }
 
 #[cfg(test)]
@@ -619,7 +579,10 @@ mod tests {
         let stored = format!("{{\"entry_hash\":\"{hash}\",{}", &body[1..]);
         let r = verify_chain([stored.as_bytes()]);
         assert_eq!(r.failure.map(|f| f.kind), Some(FailureKind::Malformed));
-        assert_eq!(json_value_len(br#"{"a":"}\"{","b":[1,{}]} tail"#), Some(23));
+        assert_eq!(
+            crate::json_extent::value_len(br#"{"a":"}\"{","b":[1,{}]} tail"#),
+            Some(23)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod decision;
 pub mod engine;
 pub mod hash;
+mod json_extent;
 pub mod ledger;
 pub mod policy;
 pub mod random;
