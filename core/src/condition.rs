@@ -133,6 +133,40 @@ pub struct Facts<'a> {
     pub time: CivilTime,
 }
 
+#[cfg(any(test, feature = "conformance"))]
+impl<'a> Facts<'a> {
+    /// The guide's running example — `model` calls `web_search` (which
+    /// reads) to "Research", on Tuesday 2026-11-24 at 13:08 UTC — with the
+    /// given risk, data classes and context: a fixture for tests and fuzz
+    /// targets that evaluate conditions.
+    pub fn example(
+        risk_level: u8,
+        data_classes: &'a [TermValue<'a>],
+        context: &'a Map<String, Value>,
+    ) -> Self {
+        Self {
+            actor: TermValue {
+                id: "actor:model",
+                name: "model",
+            },
+            tool: TermValue {
+                id: "tool:web_search",
+                name: "web_search",
+            },
+            action: TermValue {
+                id: "action:read",
+                name: "read",
+            },
+            proposed_action: "Execute web_search",
+            user_intent: "Research",
+            risk_level,
+            data_classes,
+            context,
+            time: CivilTime::from_unix_ms(1_795_525_681_123),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Val<'a> {
     Null,
@@ -620,29 +654,6 @@ fn order(op: Op, a: &Val<'_>, b: &Val<'_>) -> bool {
 mod tests {
     use super::*;
 
-    fn facts<'a>(ctx: &'a Map<String, Value>, classes: &'a [TermValue<'a>]) -> Facts<'a> {
-        Facts {
-            actor: TermValue {
-                id: "actor:model",
-                name: "model",
-            },
-            tool: TermValue {
-                id: "tool:web_search",
-                name: "web_search",
-            },
-            action: TermValue {
-                id: "action:read",
-                name: "read",
-            },
-            proposed_action: "Execute web_search",
-            user_intent: "Research",
-            risk_level: 4,
-            data_classes: classes,
-            context: ctx,
-            time: CivilTime::from_unix_ms(1_795_525_681_123), // Tue 13:08 UTC
-        }
-    }
-
     fn holds(src: &str) -> bool {
         let ctx = serde_json::json!({"purpose": "support", "user_approved": true, "n": 3, "tags": ["a", "b"]});
         let ctx = ctx.as_object().unwrap().clone();
@@ -650,7 +661,9 @@ mod tests {
             id: "data:pii",
             name: "pii",
         }];
-        Condition::parse(src).unwrap().holds(&facts(&ctx, &classes))
+        Condition::parse(src)
+            .unwrap()
+            .holds(&Facts::example(4, &classes, &ctx))
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::hash;
 use crate::ledger::{
     self, ChainVerifier, Entry, EntryKind, FailureKind, GENESIS_HASH, VerifyFailure, VerifyReport,
 };
-use crate::policy::{Policy, PolicyCounts, PolicyError};
+use crate::policy::{Policy, PolicyError, PolicyInfo};
 use crate::random::{Random, RandomError};
 use crate::request::{DecisionRequest, MAX_BATCH, RequestError};
 use crate::signer::{Signer, SignerError};
@@ -147,20 +147,9 @@ impl From<RandomError> for EngineError {
 /// What loading a policy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyLoaded {
-    /// The policy's name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// `strict` or `permissive`.
-    pub mode: String,
-    /// Its hash (`policy_version_hash` of later decisions).
-    pub policy_hash: String,
-    /// Number of terms.
-    pub terms: usize,
-    /// Number of relations.
-    pub relations: usize,
-    /// Number of constraints.
-    pub constraints: usize,
+    /// The policy (its members appear at the top level in JSON).
+    #[serde(flatten)]
+    pub policy: PolicyInfo,
     /// The ledger entry that records the load (the existing one if this
     /// policy was already active).
     pub ledger_index: u64,
@@ -286,8 +275,7 @@ impl Engine {
     /// # Errors
     /// [`EngineError::Ledger`] if the policy cannot be encoded.
     pub fn prepare_policy(&mut self, policy: Policy) -> Result<Pending<PolicyLoaded>, EngineError> {
-        let counts = policy.counts();
-        let mut loaded = loaded_summary(&policy, counts);
+        let mut loaded = loaded_summary(&policy);
         if let (Some(active), Some((index, hash))) = (&self.policy, &self.policy_entry)
             && active.hash == policy.hash
         {
@@ -309,7 +297,7 @@ impl Engine {
             "name": policy.name,
             "version": policy.version,
             "mode": policy.mode.as_str(),
-            "counts": {"terms": counts.terms, "relations": counts.relations, "constraints": counts.constraints},
+            "counts": policy.counts(),
             "policy": doc,
         });
         let now = self.clock.now_ms();
@@ -652,15 +640,9 @@ pub fn verify_decision_signature(
     }
 }
 
-fn loaded_summary(policy: &Policy, counts: PolicyCounts) -> PolicyLoaded {
+fn loaded_summary(policy: &Policy) -> PolicyLoaded {
     PolicyLoaded {
-        name: policy.name.clone(),
-        version: policy.version.clone(),
-        mode: policy.mode.as_str().to_string(),
-        policy_hash: policy.hash.clone(),
-        terms: counts.terms,
-        relations: counts.relations,
-        constraints: counts.constraints,
+        policy: policy.info(),
         ledger_index: 0,
         ledger_entry_hash: String::new(),
         recorded: false,

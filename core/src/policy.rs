@@ -368,6 +368,26 @@ pub struct PolicyCounts {
     pub constraints: usize,
 }
 
+/// What a policy is, in brief: how the CLI, the server's `GET /policies`
+/// and the packages describe the active policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// `strict` or `permissive`.
+    pub mode: String,
+    /// Its hash (`policy_version_hash` of the decisions it makes).
+    pub policy_hash: String,
+    /// Number of terms.
+    pub terms: usize,
+    /// Number of relations.
+    pub relations: usize,
+    /// Number of constraints.
+    pub constraints: usize,
+}
+
 impl Policy {
     /// Parses, checks and indexes a policy from JSON text.
     ///
@@ -412,6 +432,20 @@ impl Policy {
         let doc: PolicyDoc =
             serde_path_to_error::deserialize(value).map_err(|e| serde_error(&e))?;
         Builder::new("").build(doc, value)
+    }
+
+    /// Its name, version, mode, hash and sizes.
+    pub fn info(&self) -> PolicyInfo {
+        let counts = self.counts();
+        PolicyInfo {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            mode: self.mode.as_str().to_string(),
+            policy_hash: self.hash.clone(),
+            terms: counts.terms,
+            relations: counts.relations,
+            constraints: counts.constraints,
+        }
     }
 
     /// How many terms, relations and constraints it has.

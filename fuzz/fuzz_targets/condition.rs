@@ -13,7 +13,6 @@
 use std::sync::OnceLock;
 
 use lexecon_core::condition::{Condition, Facts, TermValue};
-use lexecon_core::time::CivilTime;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
@@ -55,26 +54,7 @@ fn context() -> &'static Map<String, Value> {
 }
 
 fn facts() -> Facts<'static> {
-    Facts {
-        actor: TermValue {
-            id: "actor:model",
-            name: "model",
-        },
-        tool: TermValue {
-            id: "tool:web_search",
-            name: "web_search",
-        },
-        action: TermValue {
-            id: "action:read",
-            name: "read",
-        },
-        proposed_action: "Execute web_search",
-        user_intent: "Research",
-        risk_level: 4,
-        data_classes: &CLASSES,
-        context: context(),
-        time: CivilTime::from_unix_ms(1_795_525_681_123), // Tue 13:08 UTC
-    }
+    Facts::example(4, &CLASSES, context())
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -9,9 +9,8 @@
 #![no_main]
 
 use lexecon_core::Policy;
-use lexecon_core::condition::{Facts, TermValue};
+use lexecon_core::condition::Facts;
 use lexecon_core::policy::TermKind;
-use lexecon_core::time::CivilTime;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
@@ -64,26 +63,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(r < counts.relations);
     }
     let ctx = Map::new();
-    let facts = Facts {
-        actor: TermValue {
-            id: "actor:model",
-            name: "model",
-        },
-        tool: TermValue {
-            id: "tool:web_search",
-            name: "web_search",
-        },
-        action: TermValue {
-            id: "action:read",
-            name: "read",
-        },
-        proposed_action: "Execute web_search",
-        user_intent: "Research",
-        risk_level: 3,
-        data_classes: &[],
-        context: &ctx,
-        time: CivilTime::from_unix_ms(1_795_525_681_123),
-    };
+    let facts = Facts::example(3, &[], &ctx);
     for c in policy.constraints().iter().take(64) {
         let _ = c.condition.holds(&facts);
     }

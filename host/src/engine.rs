@@ -8,27 +8,8 @@
 //! a decision.
 
 use lexecon_core::engine::{Engine, EngineError, Governor, NodeConfig, PolicyLoaded};
-use lexecon_core::policy::PolicyCounts;
+pub use lexecon_core::policy::PolicyInfo;
 use lexecon_core::{Decision, DecisionRequest, RequestError, Storage};
-
-/// What the active policy is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PolicyInfo {
-    /// Its name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// `strict` or `permissive`.
-    pub mode: String,
-    /// Its hash.
-    pub policy_hash: String,
-    /// Numbers of terms, relations and constraints.
-    pub terms: usize,
-    /// Number of relations.
-    pub relations: usize,
-    /// Number of constraints.
-    pub constraints: usize,
-}
 
 /// The engine operations the CLI and server use.
 pub trait DecisionEngine: Send {
@@ -83,24 +64,6 @@ impl<S: Storage> NativeEngine<S> {
     }
 }
 
-/// Summarises the core's policy as [`PolicyInfo`].
-pub fn policy_info(policy: &lexecon_core::Policy) -> PolicyInfo {
-    let PolicyCounts {
-        terms,
-        relations,
-        constraints,
-    } = policy.counts();
-    PolicyInfo {
-        name: policy.name.clone(),
-        version: policy.version.clone(),
-        mode: policy.mode.as_str().to_string(),
-        policy_hash: policy.hash.clone(),
-        terms,
-        relations,
-        constraints,
-    }
-}
-
 impl<S: Storage + Send> DecisionEngine for NativeEngine<S> {
     fn load_policy(&mut self, policy_json: &str) -> Result<PolicyLoaded, EngineError> {
         self.governor.load_policy(policy_json)
@@ -114,7 +77,7 @@ impl<S: Storage + Send> DecisionEngine for NativeEngine<S> {
     }
 
     fn policy(&self) -> Option<PolicyInfo> {
-        self.governor.engine().policy().map(|p| policy_info(p))
+        self.governor.engine().policy().map(|p| p.info())
     }
 
     fn ledger_len(&self) -> u64 {

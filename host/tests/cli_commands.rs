@@ -16,7 +16,9 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use lexecon::client::LexeconClient;
 use serde_json::Value;
-use support::server::{TestNode, cli, config_yaml, example_policy_path, stderr, stdout};
+use support::server::{
+    TestNode, cli, config_yaml, example_policy, example_policy_path, stderr, stdout,
+};
 
 fn ok(o: &std::process::Output) -> String {
     assert!(
@@ -236,7 +238,7 @@ fn policy_load_list_show_and_the_active_policy_survives_restart() {
     ok(&node.cli(&["ledger", "verify"]));
     // Load through the API, restart: still active.
     client
-        .load_policy(&std::fs::read_to_string(example_policy_path("ai_assistant.json")).unwrap())
+        .load_policy(&example_policy("ai_assistant.json"))
         .unwrap();
     assert!(server.terminate().success());
     let server = node.spawn_server(&[]);
@@ -246,9 +248,7 @@ fn policy_load_list_show_and_the_active_policy_survives_restart() {
 
 #[test]
 fn decide_from_flags_and_from_a_json_file() {
-    let node = TestNode::new(Some(
-        &std::fs::read_to_string(example_policy_path("ai_assistant.json")).unwrap(),
-    ));
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
     let out = ok(&node.cli(&[
         "decide",
         "--actor",
@@ -321,9 +321,7 @@ fn decide_from_flags_and_from_a_json_file() {
 
 #[test]
 fn ledger_show_and_token_verify() {
-    let node = TestNode::new(Some(
-        &std::fs::read_to_string(example_policy_path("ai_assistant.json")).unwrap(),
-    ));
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
     let allowed = ok(&node.cli(&[
         "decide",
         "--actor",
@@ -446,9 +444,7 @@ fn node_selection_and_config_errors() {
 
 #[test]
 fn server_api_key_and_json_logs_from_the_environment() {
-    let node = TestNode::new(Some(
-        &std::fs::read_to_string(example_policy_path("ai_assistant.json")).unwrap(),
-    ));
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
     let server = node.spawn_server(&[
         ("LEXECON_API_KEY", "k-123"),
         ("LEXECON_LOG_FORMAT", "json"),
@@ -487,9 +483,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
 
 #[test]
 fn tampering_with_one_byte_is_found_and_named() {
-    let node = TestNode::new(Some(
-        &std::fs::read_to_string(example_policy_path("ai_assistant.json")).unwrap(),
-    ));
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
     let mut hashes = Vec::new();
     for i in 0..5 {
         let out = ok(&node.cli(&[

@@ -141,11 +141,14 @@ fn decides_signs_records_and_verifies_like_the_guide() {
 
     let loaded = engine.load_policy(GUIDE).unwrap();
     assert!(loaded.recorded);
-    assert_eq!((loaded.ledger_index, loaded.mode.as_str()), (0, "strict"));
+    assert_eq!(
+        (loaded.ledger_index, loaded.policy.mode.as_str()),
+        (0, "strict")
+    );
     let info = engine.policy().unwrap();
     assert_eq!(
         (info.name.as_str(), info.policy_hash.as_str()),
-        ("AI Assistant Policy", loaded.policy_hash.as_str())
+        ("AI Assistant Policy", loaded.policy.policy_hash.as_str())
     );
     let again = engine.load_policy(GUIDE).unwrap();
     assert!(!again.recorded, "the same policy again writes nothing");

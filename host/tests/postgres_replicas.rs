@@ -109,19 +109,18 @@ struct Seen {
     failed: Vec<(usize, Instant, u16, String, String)>,
 }
 
-/// `threads` clients, spread over `urls`, deciding until `until` (or
-/// `stop`). A 503 is recorded and retried after a pause; anything else but a
+/// `threads` clients, spread over `urls`, deciding until `until`. A 503 is recorded and retried after a pause; anything else but a
 /// decision fails the test.
-fn drive(urls: &[String], threads: usize, until: Instant, stop: &Arc<AtomicBool>) -> Seen {
+fn drive(urls: &[String], threads: usize, until: Instant) -> Seen {
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let server = t % urls.len();
-            let (url, stop) = (urls[server].clone(), Arc::clone(stop));
+            let url = urls[server].clone();
             std::thread::spawn(move || {
                 let c = client(&url);
                 let mut seen = Seen::default();
                 let mut i = 0u64;
-                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                while Instant::now() < until {
                     i += 1;
                     match c.decide(&read_request(&format!("t{t}-{i}"))) {
                         Ok(d) => seen.acked.push((server, Instant::now(), d)),
@@ -292,8 +291,7 @@ fn two_servers_on_one_database_keep_one_gap_free_chain() {
     );
     let urls = vec![server_a.url.clone(), server_b.url.clone()];
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = drive(&urls, 8, Instant::now() + Duration::from_secs(4), &stop);
+    let seen = drive(&urls, 8, Instant::now() + Duration::from_secs(4));
     assert!(
         seen.failed.is_empty(),
         "no decision may fail while the database is up: {:?}",
@@ -507,21 +505,40 @@ fn wait_until_deciding(url: &str, within: Duration) -> Decision {
     }
 }
 
+/// `replica-a` and `replica-b` on the ledger at `url`, the read-only example
+/// policy loaded through `replica-a`.
+fn two_replicas(url: &str) -> (TestNode, TestNode) {
+    let a = replica("replica-a", url);
+    let b = replica("replica-b", url);
+    load_policy(&a, &example_policy("read_only.json"));
+    (a, b)
+}
+
+/// [`drive`] with 8 threads for `secs` seconds, on a thread of its own.
+fn drive_in_background(urls: &[String], secs: u64) -> std::thread::JoinHandle<Seen> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let urls = urls.to_vec();
+    std::thread::spawn(move || drive(&urls, 8, until))
+}
+
+/// After a disturbance: waits until every server decides again (those
+/// decisions count as acknowledged too), then checks the stored chain
+/// against everything acknowledged. Returns the chain's length.
+fn settle(db: &TestDb, urls: &[String], seen: &mut Seen, within: Duration) -> usize {
+    for (s, url) in urls.iter().enumerate() {
+        seen.acked
+            .push((s, Instant::now(), wait_until_deciding(url, within)));
+    }
+    assert_chain_holds(db, &seen.acked)
+}
+
 #[test]
 fn killed_database_sessions_mid_load_lose_no_acknowledged_decision() {
     let db = TestDb::create();
-    let a = replica("replica-a", &db.url);
-    let b = replica("replica-b", &db.url);
-    load_policy(&a, &example_policy("read_only.json"));
+    let (a, b) = two_replicas(&db.url);
     let servers = [serve(&a), serve(&b)];
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let until = Instant::now() + Duration::from_secs(7);
-    let driver = {
-        let (urls, stop) = (urls.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || drive(&urls, 8, until, &stop))
-    };
+    let driver = drive_in_background(&urls, 7);
     // Every lexecon session on this database (both servers' writers and
     // readers; application_name is `lexecon`), three times, mid-load.
     let mut killed = 0;
@@ -540,7 +557,7 @@ fn killed_database_sessions_mid_load_lose_no_acknowledged_decision() {
     assert!(killed >= 2, "no session was terminated");
     assert_failures_are_clear(&seen);
     // Both servers reconnected by themselves and decided after the last kill.
-    for (s, url) in urls.iter().enumerate() {
+    for s in 0..urls.len() {
         assert!(
             seen.acked
                 .iter()
@@ -548,13 +565,8 @@ fn killed_database_sessions_mid_load_lose_no_acknowledged_decision() {
             "server {s} did not decide after the last kill; 503s: {:?}",
             reasons(&seen)
         );
-        seen.acked.push((
-            s,
-            Instant::now(),
-            wait_until_deciding(url, Duration::from_secs(10)),
-        ));
     }
-    let entries = assert_chain_holds(&db, &seen.acked);
+    let entries = settle(&db, &urls, &mut seen, Duration::from_secs(10));
     cli_verify_passes(&a, entries);
     // Nothing half-written: every stored decision was acknowledged or
     // answered 503 (a commit whose answer was lost), never invented.
@@ -731,18 +743,10 @@ fn a_database_outage_fails_closed_and_the_servers_recover_by_themselves() {
     let db = TestDb::create();
     let proxy = Proxy::start(upstream(&db));
     let url = via_proxy(&db, &proxy);
-    let a = replica("replica-a", &url);
-    let b = replica("replica-b", &url);
-    load_policy(&a, &example_policy("read_only.json"));
+    let (a, b) = two_replicas(&url);
     let servers = [serve(&a), serve(&b)];
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let until = Instant::now() + Duration::from_secs(8);
-    let driver = {
-        let (urls, stop) = (urls.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || drive(&urls, 8, until, &stop))
-    };
+    let driver = drive_in_background(&urls, 8);
     std::thread::sleep(Duration::from_millis(2000));
     let down_at = Instant::now();
     proxy.down();
@@ -772,18 +776,11 @@ fn a_database_outage_fails_closed_and_the_servers_recover_by_themselves() {
         );
     }
     assert_failures_are_clear(&seen);
-    for (s, url) in urls.iter().enumerate() {
-        seen.acked.push((
-            s,
-            Instant::now(),
-            wait_until_deciding(url, Duration::from_secs(15)),
-        ));
-    }
+    let entries = settle(&db, &urls, &mut seen, Duration::from_secs(15));
     assert!(
         seen.acked.iter().any(|(_, at, _)| *at > up_at),
         "nothing was decided after the database came back"
     );
-    let entries = assert_chain_holds(&db, &seen.acked);
     // Verified through the proxy (the CLI) and by both servers' readers.
     cli_verify_passes(&a, entries);
     for url in &urls {
@@ -809,17 +806,10 @@ fn a_database_outage_fails_closed_and_the_servers_recover_by_themselves() {
 #[ignore = "restarts the shared PostgreSQL cluster; run alone"]
 fn a_real_postgres_restart_mid_load_loses_nothing() {
     let db = TestDb::create();
-    let a = replica("replica-a", &db.url);
-    let b = replica("replica-b", &db.url);
-    load_policy(&a, &example_policy("read_only.json"));
+    let (a, b) = two_replicas(&db.url);
     let servers = [serve(&a), serve(&b)];
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let until = Instant::now() + Duration::from_secs(12);
-    let driver = {
-        let (urls, stop) = (urls.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || drive(&urls, 8, until, &stop))
-    };
+    let driver = drive_in_background(&urls, 12);
     std::thread::sleep(Duration::from_millis(2000));
     let cmd = std::env::var("LEXECON_PG_RESTART_CMD").unwrap_or_else(|_| {
         let version = std::fs::read_dir("/etc/postgresql")
@@ -842,14 +832,7 @@ fn a_real_postgres_restart_mid_load_loses_nothing() {
     );
     assert_failures_are_clear(&seen);
     assert!(seen.acked.iter().any(|(_, at, _)| *at > restarted_at));
-    for (s, url) in urls.iter().enumerate() {
-        seen.acked.push((
-            s,
-            Instant::now(),
-            wait_until_deciding(url, Duration::from_secs(15)),
-        ));
-    }
-    let entries = assert_chain_holds(&db, &seen.acked);
+    let entries = settle(&db, &urls, &mut seen, Duration::from_secs(15));
     cli_verify_passes(&a, entries);
 }
 
@@ -859,9 +842,7 @@ fn a_real_postgres_restart_mid_load_loses_nothing() {
 #[test]
 fn an_entry_tampered_in_sql_fails_verify_naming_its_index() {
     let db = TestDb::create();
-    let a = replica("replica-a", &db.url);
-    let b = replica("replica-b", &db.url);
-    load_policy(&a, &example_policy("read_only.json"));
+    let (a, b) = two_replicas(&db.url);
     let servers = [serve(&a), serve(&b)];
     let clients = [client(&servers[0].url), client(&servers[1].url)];
     for i in 0..12 {
@@ -933,9 +914,7 @@ fn export(storage: &mut impl Storage) -> Vec<EntryRecord> {
 fn a_ledger_exported_from_one_backend_verifies_against_the_other() {
     // PostgreSQL → file.
     let db = TestDb::create();
-    let a = replica("replica-a", &db.url);
-    let b = replica("replica-b", &db.url);
-    load_policy(&a, &example_policy("read_only.json"));
+    let (a, b) = two_replicas(&db.url);
     {
         let servers = [serve(&a), serve(&b)];
         let clients = [client(&servers[0].url), client(&servers[1].url)];

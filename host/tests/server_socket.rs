@@ -465,30 +465,29 @@ fn auto_load_policies_at_start() {
     // A broken file stops the start, naming it.
     let rest = "policy:\n  auto_load:\n    - /nonexistent/policy.json\n";
     let node = TestNode::with_config(None, &config_yaml("test-node", "", rest));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let e = rt
-        .block_on(lexecon::server::start(
-            &node.node(),
-            &ServerOptions::default(),
-        ))
-        .unwrap_err();
+    let e = start_error(&node);
     assert!(
-        e.0.contains("/nonexistent/policy.json") && e.0.contains("auto_load"),
+        e.contains("/nonexistent/policy.json") && e.contains("auto_load"),
         "{e}"
     );
     // And the ledger lock was released: the node opens again.
     drop(support::server::open_for_writing(&node.node()));
 }
 
+/// Why `node`'s server refuses to start.
+fn start_error(node: &TestNode) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(lexecon::server::start(
+        &node.node(),
+        &ServerOptions::default(),
+    ))
+    .unwrap_err()
+    .0
+}
+
 #[test]
 fn a_second_server_on_the_same_ledger_is_refused() {
     let (node, _server) = start(Some(&example_policy("read_only.json")), "", "");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let e = rt
-        .block_on(lexecon::server::start(
-            &node.node(),
-            &ServerOptions::default(),
-        ))
-        .unwrap_err();
-    assert!(e.0.contains("locked"), "{e}");
+    let e = start_error(&node);
+    assert!(e.contains("locked"), "{e}");
 }

@@ -351,16 +351,22 @@ export class Lexecon {
     this.#stale = false;
   }
 
-  /** Restores a fresh engine from the end of the stored ledger, newest entry first. */
-  async #restore() {
-    const storage = this.#storage;
+  /** How many entries the storage holds; a storage error if it cannot say. */
+  async #storedLength() {
     let length;
     try {
-      length = toIndex(await storage.length());
+      length = toIndex(await this.#storage.length());
     } catch (e) {
       throw new LexeconStorageError(`ledger storage is unavailable: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
     }
     if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
+    return length;
+  }
+
+  /** Restores a fresh engine from the end of the stored ledger, newest entry first. */
+  async #restore() {
+    const storage = this.#storage;
+    const length = await this.#storedLength();
     try {
       let want = this.#engine.restoreBegin(length);
       while (want >= 0) {
@@ -383,13 +389,7 @@ export class Lexecon {
   /** Applies every stored entry this engine has not seen. */
   async #catchUp() {
     const storage = this.#storage;
-    let length;
-    try {
-      length = toIndex(await storage.length());
-    } catch (e) {
-      throw new LexeconStorageError(`ledger storage is unavailable: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
-    }
-    if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
+    const length = await this.#storedLength();
     let next = this.#engine.length;
     if (length < next) {
       throw new LexeconLedgerError(

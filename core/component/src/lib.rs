@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use lexecon_core::capability::{Expect, TokenClaims, TokenError};
 use lexecon_core::engine::{EngineError, Governor, NodeConfig, PolicyLoaded};
 use lexecon_core::ledger::{Entry, EntryKind, FailureKind, VerifyFailure, VerifyReport};
-use lexecon_core::policy::{Mode, Policy, PolicyError};
+use lexecon_core::policy::{Mode, PolicyError, PolicyInfo};
 use lexecon_core::random::{Random, RandomError};
 use lexecon_core::request::{DecisionRequest, MAX_BATCH, RequestError};
 use lexecon_core::signer::{Signer, SignerError};
@@ -310,7 +310,7 @@ impl wit::GuestGovernor for GovernorResource {
             .borrow()
             .engine()
             .policy()
-            .map(|p| policy_info_to_wit(p))
+            .map(|p| policy_info_to_wit(p.info()))
     }
 
     fn head(&self) -> wit::LedgerHead {
@@ -407,13 +407,6 @@ fn policy_error_to_wit(e: PolicyError) -> wit::PolicyError {
     }
 }
 
-fn mode_to_wit(mode: Mode) -> wit::PolicyMode {
-    match mode {
-        Mode::Strict => wit::PolicyMode::Strict,
-        Mode::Permissive => wit::PolicyMode::Permissive,
-    }
-}
-
 fn request_from_wit(r: wit::DecisionRequest) -> Result<DecisionRequest, RequestError> {
     let context = match r.context.as_deref() {
         None => serde_json::Map::new(),
@@ -479,34 +472,25 @@ fn decision_to_wit(d: Decision) -> wit::Decision {
     }
 }
 
-fn policy_info_to_wit(p: &Policy) -> wit::PolicyInfo {
-    let counts = p.counts();
+fn policy_info_to_wit(p: PolicyInfo) -> wit::PolicyInfo {
     wit::PolicyInfo {
-        name: p.name.clone(),
-        version: p.version.clone(),
-        mode: mode_to_wit(p.mode),
-        policy_hash: p.hash.clone(),
-        terms: to_u32(counts.terms),
-        relations: to_u32(counts.relations),
-        constraints: to_u32(counts.constraints),
+        name: p.name,
+        version: p.version,
+        mode: if p.mode == Mode::Permissive.as_str() {
+            wit::PolicyMode::Permissive
+        } else {
+            wit::PolicyMode::Strict
+        },
+        policy_hash: p.policy_hash,
+        terms: to_u32(p.terms),
+        relations: to_u32(p.relations),
+        constraints: to_u32(p.constraints),
     }
 }
 
 fn policy_loaded_to_wit(l: PolicyLoaded) -> wit::PolicyLoaded {
     wit::PolicyLoaded {
-        policy: wit::PolicyInfo {
-            name: l.name,
-            version: l.version,
-            mode: if l.mode == Mode::Permissive.as_str() {
-                wit::PolicyMode::Permissive
-            } else {
-                wit::PolicyMode::Strict
-            },
-            policy_hash: l.policy_hash,
-            terms: to_u32(l.terms),
-            relations: to_u32(l.relations),
-            constraints: to_u32(l.constraints),
-        },
+        policy: policy_info_to_wit(l.policy),
         ledger_index: l.ledger_index,
         ledger_entry_hash: l.ledger_entry_hash,
         recorded: l.recorded,

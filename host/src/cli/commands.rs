@@ -207,26 +207,26 @@ pub fn policy_load(g: &GlobalArgs, file: &Path) -> Result {
         .file_stem()
         .and_then(|s| s.to_str())
         .filter(|s| *s != "-")
-        .map_or_else(|| loaded.name.clone(), str::to_string);
+        .map_or_else(|| loaded.policy.name.clone(), str::to_string);
     let copy = node::save_policy_copy(&node.paths, &stem, &text)?;
     let mut out = Out::new();
     if loaded.recorded {
         out.line(&format!(
             "loaded policy `{}` version `{}` ({} mode): {} terms, {} relations, {} constraints",
-            loaded.name,
-            loaded.version,
-            loaded.mode,
-            loaded.terms,
-            loaded.relations,
-            loaded.constraints
+            loaded.policy.name,
+            loaded.policy.version,
+            loaded.policy.mode,
+            loaded.policy.terms,
+            loaded.policy.relations,
+            loaded.policy.constraints
         ));
     } else {
         out.line(&format!(
             "policy `{}` is already the active policy; nothing recorded",
-            loaded.name
+            loaded.policy.name
         ));
     }
-    out.line(&format!("  policy hash:  {}", loaded.policy_hash));
+    out.line(&format!("  policy hash:  {}", loaded.policy.policy_hash));
     out.line(&format!(
         "  ledger entry: #{} {}",
         loaded.ledger_index, loaded.ledger_entry_hash

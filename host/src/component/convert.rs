@@ -169,15 +169,8 @@ pub(crate) fn policy_info_from_wit(p: wit::PolicyInfo) -> PolicyInfo {
 }
 
 pub(crate) fn policy_loaded_from_wit(l: wit::PolicyLoaded) -> PolicyLoaded {
-    let info = policy_info_from_wit(l.policy);
     PolicyLoaded {
-        name: info.name,
-        version: info.version,
-        mode: info.mode,
-        policy_hash: info.policy_hash,
-        terms: info.terms,
-        relations: info.relations,
-        constraints: info.constraints,
+        policy: policy_info_from_wit(l.policy),
         ledger_index: l.ledger_index,
         ledger_entry_hash: l.ledger_entry_hash,
         recorded: l.recorded,

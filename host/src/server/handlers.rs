@@ -711,8 +711,8 @@ pub async fn load_policy(State(state): State<Shared>, req: Request) -> Response 
             .await
             .map_err(|e| ApiError::from_worker(&e))?;
         tracing::info!(
-            name = %loaded.name,
-            policy_hash = %loaded.policy_hash,
+            name = %loaded.policy.name,
+            policy_hash = %loaded.policy.policy_hash,
             ledger_index = loaded.ledger_index,
             recorded = loaded.recorded,
             "policy loaded"

@@ -408,7 +408,7 @@ async fn prepare(
                 path.display()
             ))
         })?;
-        tracing::info!(file = %path.display(), name = %loaded.name, policy_hash = %loaded.policy_hash, recorded = loaded.recorded, "policy auto-loaded");
+        tracing::info!(file = %path.display(), name = %loaded.policy.name, policy_hash = %loaded.policy.policy_hash, recorded = loaded.recorded, "policy auto-loaded");
     }
     if state.engine.snapshot().policy.is_none() {
         tracing::warn!(
