@@ -365,11 +365,18 @@ fn batch_decides_in_order_and_rejects_invalid_batches_whole() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_request",
     );
-    assert_error(
-        &api.post("/decide/batch", &json!({"requests": [], "x": 1})),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_request",
-    );
+    let r = api.post("/decide/batch", &json!({"requests": [], "x": 1}));
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert_eq!(r.body["field"], "x", "{}", r.text);
+    let r = api.post("/decide/batch", &json!({}));
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert_eq!(r.body["field"], "requests", "{}", r.text);
+    // Malformed JSON is 400 with its position, whatever its shape so far.
+    for malformed in ["[1, 2", "{\"requests\": [1", "{\"requests\": []} x", "nul"] {
+        let r = api.post_raw("/decide/batch", malformed);
+        assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
+        assert!(r.body["line"].as_u64().is_some(), "{}", r.text);
+    }
     let many: Vec<Value> = (0..1001).map(|_| req_json(&web_search())).collect();
     assert_error(
         &api.post("/decide/batch", &json!({ "requests": many })),

@@ -334,10 +334,46 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     resp
 }
 
-/// The body of `POST /decide/batch`, each request kept as its text.
-#[derive(serde::Deserialize)]
-struct BatchBody {
-    requests: Vec<Box<serde_json::value::RawValue>>,
+/// The members of a `POST /decide/batch` body, each kept as its text.
+type BatchMembers<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
+
+/// The requests of a `POST /decide/batch` body, each kept as its text (so
+/// each is parsed once, by the core, as `/decide` does, and a duplicated
+/// field is an error rather than "the last one wins"). Malformed JSON is 400
+/// `invalid_json`; JSON of another shape is 422 `invalid_request`.
+fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiError> {
+    let shape_error = |detail: &str, field: Option<&str>| {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", detail);
+        e.field = field.map(str::to_string);
+        e
+    };
+    let members: BatchMembers<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        // A body of the wrong shape can also be malformed further on: that
+        // is the client's first problem (400), as for any other body.
+        let syntax = if e.is_data() {
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).err()
+        } else {
+            Some(e)
+        };
+        syntax.map_or_else(
+            || shape_error("expected `{\"requests\": [...]}`", None),
+            |e| syntax_error(&e),
+        )
+    })?;
+    if let Some(k) = members.keys().find(|k| *k != "requests") {
+        return Err(shape_error(
+            &format!("unknown field `{k}`, expected `requests`"),
+            Some(k),
+        ));
+    }
+    let not_an_array = || {
+        shape_error(
+            "`requests` must be an array of decision requests",
+            Some("requests"),
+        )
+    };
+    let requests = members.get("requests").ok_or_else(not_an_array)?;
+    serde_json::from_str(requests.get()).map_err(|_| not_an_array())
 }
 
 /// `POST /decide/batch`: `{"requests": [...]}` → `{"decisions": [...]}`.
@@ -346,32 +382,8 @@ struct BatchBody {
 pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     let result = async {
-        let (bytes, value) = read_body(&state, req, MAX_LARGE_BODY_BYTES).await?;
-        let Value::Object(mut obj) = value else {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                "expected `{\"requests\": [...]}`",
-            ));
-        };
-        if let Some(k) = obj.keys().find(|k| *k != "requests") {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                format!("unknown field `{k}`, expected `requests`"),
-            );
-            e.field = Some(k.clone());
-            return Err(e);
-        }
-        let Some(Value::Array(items)) = obj.remove("requests") else {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                "`requests` must be an array of decision requests",
-            );
-            e.field = Some("requests".into());
-            return Err(e);
-        };
+        let bytes = read_bytes(&state, req, MAX_LARGE_BODY_BYTES).await?;
+        let items = batch_items(&bytes)?;
         add(&state.metrics.requests_total, items.len() as u64);
         if items.len() > MAX_BATCH {
             add(&state.metrics.invalid, items.len() as u64);
@@ -384,18 +396,9 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
                 ),
             ));
         }
-        // Each request is parsed from its own text, as `/decide` does, so a
-        // duplicated field is an error rather than "the last one wins".
-        let raw: BatchBody = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                format!("expected `{{\"requests\": [...]}}`: {e}"),
-            )
-        })?;
-        let n = raw.requests.len() as u64;
-        let mut requests = Vec::with_capacity(raw.requests.len());
-        for (i, item) in raw.requests.iter().enumerate() {
+        let n = items.len() as u64;
+        let mut requests = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
             match DecisionRequest::from_json(item.get()) {
                 Ok(r) => requests.push(r),
                 Err(e) => {
