@@ -377,7 +377,7 @@ pub struct PolicyInfo {
     /// Its version.
     pub version: String,
     /// `strict` or `permissive`.
-    pub mode: String,
+    pub mode: Mode,
     /// Its hash (`policy_version_hash` of the decisions it makes).
     pub policy_hash: String,
     /// Number of terms.
@@ -440,7 +440,7 @@ impl Policy {
         PolicyInfo {
             name: self.name.clone(),
             version: self.version.clone(),
-            mode: self.mode.as_str().to_string(),
+            mode: self.mode,
             policy_hash: self.hash.clone(),
             terms: counts.terms,
             relations: counts.relations,

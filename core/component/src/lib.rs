@@ -476,10 +476,9 @@ fn policy_info_to_wit(p: PolicyInfo) -> wit::PolicyInfo {
     wit::PolicyInfo {
         name: p.name,
         version: p.version,
-        mode: if p.mode == Mode::Permissive.as_str() {
-            wit::PolicyMode::Permissive
-        } else {
-            wit::PolicyMode::Strict
+        mode: match p.mode {
+            Mode::Strict => wit::PolicyMode::Strict,
+            Mode::Permissive => wit::PolicyMode::Permissive,
         },
         policy_hash: p.policy_hash,
         terms: to_u32(p.terms),

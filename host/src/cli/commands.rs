@@ -215,7 +215,7 @@ pub fn policy_load(g: &GlobalArgs, file: &Path) -> Result {
             "loaded policy `{}` version `{}` ({} mode): {} terms, {} relations, {} constraints",
             loaded.policy.name,
             loaded.policy.version,
-            loaded.policy.mode,
+            loaded.policy.mode.as_str(),
             loaded.policy.terms,
             loaded.policy.relations,
             loaded.policy.constraints

@@ -160,7 +160,7 @@ pub(crate) fn policy_info_from_wit(p: wit::PolicyInfo) -> PolicyInfo {
     PolicyInfo {
         name: p.name,
         version: p.version,
-        mode: mode_from_wit(p.mode).as_str().to_string(),
+        mode: mode_from_wit(p.mode),
         policy_hash: p.policy_hash,
         terms: to_usize(p.terms),
         relations: to_usize(p.relations),
