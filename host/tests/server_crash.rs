@@ -20,6 +20,11 @@ use lexecon::client::{ClientError, ClientOptions, LexeconClient};
 use lexecon_core::{Decision, DecisionRequest};
 use support::server::{TestNode, config_yaml, example_policy, stderr, stdout};
 
+/// `server:` lines that turn per-client rate limiting off: every client of
+/// these tests is one address, and on a fast machine the load would exceed
+/// the default 1,000 requests/s (burst 2,000) and be answered 429.
+const UNLIMITED: &str = "  rate_limit:\n    enabled: false\n";
+
 /// Drives `threads` clients against `url` until `stop` or an error; returns what they received.
 fn drive(
     url: &str,
@@ -78,7 +83,7 @@ fn assert_all_recorded(node: &TestNode, received: &[Decision]) {
 fn kill_9_mid_load_loses_no_acknowledged_decision() {
     let node = TestNode::with_config(
         Some(&example_policy("read_only.json")),
-        &config_yaml("test-node", "", ""),
+        &config_yaml("test-node", UNLIMITED, ""),
     );
     let mut all: Vec<Decision> = Vec::new();
     for round in 0..3 {
@@ -146,7 +151,7 @@ fn kill_9_mid_load_loses_no_acknowledged_decision() {
 fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
     let node = TestNode::with_config(
         Some(&example_policy("read_only.json")),
-        &config_yaml("test-node", "", ""),
+        &config_yaml("test-node", UNLIMITED, ""),
     );
     let mut server = node.spawn_server(&[]);
     let stop = Arc::new(AtomicBool::new(false));
