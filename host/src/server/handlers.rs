@@ -91,6 +91,16 @@ fn syntax_error(e: &serde_json::Error) -> ApiError {
     )
 }
 
+/// For a body the typed parse refused: 400 `invalid_json` (with position)
+/// when it is not JSON at all — the client's first problem — else `invalid`.
+/// Runs only on the error path, so a good body is parsed once.
+fn refused(bytes: &[u8], invalid: ApiError) -> ApiError {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(e) => syntax_error(&e),
+        Ok(_) => invalid,
+    }
+}
+
 fn invalid_json(detail: String, line: usize, column: usize) -> ApiError {
     let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", detail);
     err.extra.insert("line".into(), json!(line));
@@ -295,16 +305,13 @@ fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
     // shape and values. Only a body it refuses is parsed again, to tell one
     // that is not JSON (400, with line and column) from a request that is
     // not valid (422 naming the field).
-    let parsed = std::str::from_utf8(bytes)
-        .ok()
-        .map(DecisionRequest::from_json);
-    if let Some(Ok(request)) = parsed {
-        return Ok(request);
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| syntax_error(&e))?;
-    match parsed {
-        Some(Err(e)) => Err(ApiError::invalid_request(&e, "")),
-        _ => Err(invalid_json("the body is not valid UTF-8".into(), 0, 0)),
+    match std::str::from_utf8(bytes).map(DecisionRequest::from_json) {
+        Ok(Ok(request)) => Ok(request),
+        Ok(Err(e)) => Err(refused(bytes, ApiError::invalid_request(&e, ""))),
+        Err(_) => Err(refused(
+            bytes,
+            invalid_json("the body is not valid UTF-8".into(), 0, 0),
+        )),
     }
 }
 
@@ -348,17 +355,12 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
         e
     };
     let members: BatchMembers<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        // A body of the wrong shape can also be malformed further on: that
-        // is the client's first problem (400), as for any other body.
-        let syntax = if e.is_data() {
-            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).err()
+        if e.is_data() {
+            // The wrong shape; it may also be malformed further on.
+            refused(bytes, shape_error("expected `{\"requests\": [...]}`", None))
         } else {
-            Some(e)
-        };
-        syntax.map_or_else(
-            || shape_error("expected `{\"requests\": [...]}`", None),
-            |e| syntax_error(&e),
-        )
+            syntax_error(&e)
+        }
     })?;
     if let Some(k) = members.keys().find(|k| *k != "requests") {
         return Err(shape_error(
