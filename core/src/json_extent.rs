@@ -90,7 +90,7 @@ mod sse2 {
     impl Masks {
         fn of(block: &[u8; 64]) -> Self {
             // `{`/`[` and `}`/`]` differ only in bit 0x20: fold it in.
-            let fold = set_splat_i8_m128i(0x20);
+            let fold = splat(0x20);
             let (quote, backslash) = (splat(b'"'), splat(b'\\'));
             let (open, close) = (splat(b'{'), splat(b'}'));
             let mut m = Self {
