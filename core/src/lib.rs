@@ -25,7 +25,7 @@ pub use engine::{
 };
 pub use ledger::{Entry, EntryKind, VerifyReport};
 pub use policy::{Mode, Policy, PolicyError};
-pub use random::{OsRandom, Random, SeededRandom};
+pub use random::{BufferedRandom, OsRandom, Random, SeededRandom};
 pub use request::{DecisionRequest, RequestError};
 pub use signer::{Ed25519Signer, Signer};
 pub use storage::{EntryRecord, MemoryStorage, Storage, StorageError};

@@ -99,7 +99,9 @@ pub fn core_engine(config: NodeConfig, signer: lexecon_core::Ed25519Signer) -> E
         config,
         Box::new(signer),
         Box::new(SystemClock),
-        Box::new(lexecon_core::OsRandom),
+        Box::new(lexecon_core::BufferedRandom::<_>::new(
+            lexecon_core::OsRandom,
+        )),
     )
 }
 

@@ -10,9 +10,10 @@
 //!   the host);
 //! - [`WasiClock`]: [`Clock`] over `wasi:clocks/wall-clock`, one read per
 //!   [`Clock::now_ms`];
-//! - [`WasiRandom`]: [`Random`] over `wasi:random/random`, asking for exactly
-//!   the bytes the core asks for, so a host that feeds a deterministic stream
-//!   gets byte-identical ledgers.
+//! - [`WasiRandom`]: [`Random`] over `wasi:random/random`, read through a
+//!   [`lexecon_core::BufferedRandom`] (512 bytes per host call). The core's
+//!   bytes are the host's stream in order, so a host that feeds a
+//!   deterministic stream gets byte-identical ledgers.
 //!
 //! Every decision is made by `lexecon_core::Governor`; nothing here looks at
 //! a policy.
@@ -134,8 +135,8 @@ impl Clock for WasiClock {
     }
 }
 
-/// [`Random`] over `wasi:random/random`: one `get-random-bytes(n)` call with
-/// the `n` the core asks for.
+/// [`Random`] over `wasi:random/random`: one `get-random-bytes(n)` call per
+/// `fill`, for exactly `n` bytes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WasiRandom;
 
@@ -176,7 +177,7 @@ impl wit::GuestGovernor for GovernorResource {
             config,
             Box::new(ImportSigner),
             Box::new(WasiClock),
-            Box::new(WasiRandom),
+            Box::new(lexecon_core::BufferedRandom::<_>::new(WasiRandom)),
         );
         let governor = Governor::open(engine, ImportStorage).map_err(engine_error_to_wit)?;
         Ok(wit::Governor::new(GovernorResource {

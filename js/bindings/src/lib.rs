@@ -23,8 +23,9 @@ use lexecon_core::capability::{self, Expect};
 use lexecon_core::ledger::{ChainVerifier, FailureKind, VerifyFailure};
 use lexecon_core::time::SteppingClock;
 use lexecon_core::{
-    Clock, Decision, DecisionRequest, Ed25519Signer, Engine, EngineError, NodeConfig, OsRandom,
-    Pending, Policy, PolicyLoaded, Random, RequestError, SeededRandom, Signer, TailRestorer,
+    BufferedRandom, Clock, Decision, DecisionRequest, Ed25519Signer, Engine, EngineError,
+    NodeConfig, OsRandom, Pending, Policy, PolicyLoaded, Random, RequestError, SeededRandom,
+    Signer, TailRestorer,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -324,7 +325,10 @@ impl Glue {
                         Box::new(SeededRandom::new(d.random_seed.as_bytes())),
                     )
                 }
-                None => (Box::new(JsClock), Box::new(OsRandom)),
+                None => (
+                    Box::new(JsClock),
+                    Box::new(BufferedRandom::<_>::new(OsRandom)),
+                ),
             };
         Ok(Self {
             engine: Engine::new(config, Box::new(signer), clock, random),
