@@ -2,6 +2,9 @@
 # Builds the WebAssembly half of the npm package `lexecon` into js/dist/wasm/:
 #   lexecon_js.js        wasm-bindgen's ES-module glue (--target web: no fs, no process)
 #   lexecon_js_bg.wasm   the engine, shrunk with wasm-opt from the npm `binaryen` package
+# and then js/lib/, the Node build of js/src/ (js/scripts/bundle-node.js, esbuild).
+# The wasm is built with SIMD (.cargo/config.toml): every runtime the package
+# supports (Node >= 18, Workers, Deno, Vercel Edge, current browsers) has it.
 # Generated files are never committed (.gitignore); CI runs this before `npm test`.
 #
 # Needs: rustup target wasm32-unknown-unknown, wasm-bindgen-cli at exactly the
@@ -51,9 +54,12 @@ mkdir -p "$out"
 # The features Rust 1.95 enables by default on wasm32-unknown-unknown.
 "$js/node_modules/.bin/wasm-opt" "$opt_level" \
   --enable-bulk-memory --enable-reference-types --enable-multivalue --enable-sign-ext \
-  --enable-nontrapping-float-to-int --enable-mutable-globals \
+  --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
   --strip-debug --strip-producers \
   "$out/lexecon_js_bg.wasm" -o "$out/lexecon_js_bg.wasm"
+
+# What Node loads: src/ joined into lib/ (see js/scripts/bundle-node.js).
+(cd "$js" && node scripts/bundle-node.js)
 
 size="$(wc -c < "$out/lexecon_js_bg.wasm")"
 gz="$(gzip -9 -c "$out/lexecon_js_bg.wasm" | wc -c)"
