@@ -19,7 +19,7 @@ for (const [condition, entry, extra] of [
   ["workerd", "src/entry/workerd.js", hooks],
   ["edge-light", "src/entry/edge-light.js", hooks],
   ["deno", "src/entry/web.js", ["--import", "./test/support/file-fetch.js"]],
-  ["node", "src/entry/node.js", []],
+  ["node", "lib/entry/node.js", []],
 ]) {
   test(`edge handler gates a tool call (condition ${condition})`, () => {
     const out = run([`--conditions=${condition}`, ...extra, "test/support/edge-run.js"]);

@@ -20,6 +20,7 @@ test("npm pack → install the tarball → import lexecon", { timeout: 120_000 }
   assert.ok(files.includes("dist/wasm/lexecon_js.js"));
   assert.ok(files.includes("types/index.d.ts"));
   assert.ok(files.includes("src/entry/node.js"));
+  assert.ok(files.includes("lib/entry/node.js"), "the Node build is in the tarball");
   assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("bindings/") || f.startsWith("examples/")), files.join(" "));
 
   const project = join(dir, "app");
