@@ -11,7 +11,7 @@ import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { cpus, loadavg } from "node:os";
 import { Lexecon, memoryStorage } from "lexecon";
-import { engine } from "../src/wasm.js";
+import { engine, initWasmSync } from "../src/wasm.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const asJson = process.argv.includes("--json");
@@ -24,24 +24,22 @@ const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(
 const median = (xs) => percentile([...xs].sort((a, b) => a - b), 50);
 const us = (ms) => Math.round(ms * 10_000) / 10; // ms → µs, 1 decimal
 
-// 1. Load + instantiate, each in a fresh process.
-const loadScript = `
-const c0 = process.cpuUsage();
-const t0 = performance.now();
-const m = await import("lexecon");
-const t1 = performance.now();
-const c = process.cpuUsage(c0);
-await m.Lexecon.create({ nodeId: "x" });
-const t2 = performance.now();
-console.log(JSON.stringify({ load: t1 - t0, cpu: (c.user + c.system) / 1000, create: t2 - t1 }));`;
+// 1. Load + instantiate, each in a fresh process: from an ES module program
+// (scripts/load-probe.js), and as the first import of `node -e`, which also
+// pays for starting Node's ES module loader (any package does).
+const probe = fileURLToPath(new URL("./load-probe.js", import.meta.url));
+const probeSource = readFileSync(probe, "utf8");
 const loads = [];
 const loadCpu = [];
 const creates = [];
+const evalLoads = [];
 for (let i = 0; i < 15; i++) {
-  const out = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", loadScript], { cwd: root, encoding: "utf8" }));
+  const out = JSON.parse(execFileSync(process.execPath, [probe], { cwd: root, encoding: "utf8" }));
   loads.push(out.load);
   loadCpu.push(out.cpu);
   creates.push(out.create);
+  const cold = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", probeSource], { cwd: root, encoding: "utf8" }));
+  evalLoads.push(cold.load);
 }
 const wasmPath = new URL("../dist/wasm/lexecon_js_bg.wasm", import.meta.url);
 
@@ -71,6 +69,9 @@ await timeDecide(permissive, deny, 2000);
 const denySamples = await timeDecide(permissive, deny, 20_000);
 
 // 3. The raw engine: prepare + copy out the record + commit, no storage.
+// `lexecon` is lib/ (scripts/bundle-node.js); this is src/'s own instance
+// of the same wasm.
+initWasmSync(new WebAssembly.Module(readFileSync(wasmPath)));
 const { WasmEngine, benchSign } = engine();
 const raw = new WasmEngine(JSON.stringify({ node_id: "raw", default_token_ttl: 300, max_token_ttl: 3600 }), undefined, undefined);
 raw.preparePolicy(JSON.stringify({ ...policy, constraints: [] }));
@@ -124,6 +125,7 @@ const figures = {
   cpus: cpus().length,
   load_average: loadavg()[0],
   load_ms: { median: median(loads), min: Math.min(...loads), max: Math.max(...loads), cpu_median: median(loadCpu) },
+  load_first_esm_import_ms: { median: median(evalLoads) },
   create_ms: { median: median(creates) },
   decide_allow_us: { p50: us(percentile(allowSamples, 50)), p99: us(percentile(allowSamples, 99)) },
   decide_deny_us: { p50: us(percentile(denySamples, 50)), p99: us(percentile(denySamples, 99)) },
@@ -146,6 +148,7 @@ if (asJson) {
   const kb = (n) => `${(n / 1024).toFixed(0)} KB`;
   console.log(`Node ${f.node}, ${f.cpus} CPUs, load average ${f.load_average.toFixed(2)}`);
   console.log(`module load + instantiate   ${f.load_ms.median.toFixed(1)} ms median wall (min ${f.load_ms.min.toFixed(1)}, max ${f.load_ms.max.toFixed(1)}), ${f.load_ms.cpu_median.toFixed(1)} ms CPU`);
+  console.log(`  … as node -e's first import ${f.load_first_esm_import_ms.median.toFixed(1)} ms median wall (includes starting Node's ES module loader)`);
   console.log(`Lexecon.create (no policy)  ${f.create_ms.median.toFixed(2)} ms median`);
   console.log(`decide, allow (memory)      p50 ${f.decide_allow_us.p50} µs, p99 ${f.decide_allow_us.p99} µs`);
   console.log(`decide, deny (memory)       p50 ${f.decide_deny_us.p50} µs, p99 ${f.decide_deny_us.p99} µs`);
