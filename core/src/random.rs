@@ -1,9 +1,10 @@
 //! Randomness for identifiers (request, decision and token ids).
 //!
 //! Production uses the platform's generator through `getrandom` (WASI
-//! `random` in the component, `crypto.getRandomValues` in JavaScript). Tests
-//! and the cross-host vectors use [`SeededRandom`], a deterministic byte
-//! stream, so every host produces byte-identical ledger entries.
+//! `random` in the component, `crypto.getRandomValues` in JavaScript), read
+//! 512 bytes at a time through [`BufferedRandom`]. Tests and the cross-host
+//! vectors use [`SeededRandom`], a deterministic byte stream, so every host
+//! produces byte-identical ledger entries.
 
 use sha2::{Digest, Sha256};
 
@@ -38,8 +39,8 @@ impl Random for OsRandom {
     }
 }
 
-/// Another source read in blocks of `N` bytes and handed out from a buffer,
-/// so most `fill` calls do not reach the platform at all.
+/// Reads another source `N` bytes at a time and hands the bytes out from a
+/// buffer, so most `fill` calls do not reach the platform at all.
 ///
 /// For identifiers, not keys: the buffered bytes sit in this process's
 /// memory until used. Where the platform call has a large fixed cost (one

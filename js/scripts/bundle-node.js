@@ -2,8 +2,8 @@
 // and `lexecon/client` (the `node` conditions in package.json).
 //
 // src/ is ten small ES modules. Node resolves, reads, compiles and links each
-// one, and that was a third of `import "lexecon"` (about 3 ms of 12 on the
-// machine in README.md, "Figures"). esbuild joins them: each entry point
+// one, and that was about a fifth of `import "lexecon"` (some 2.5 ms of 12;
+// js/README.md, "Figures"). esbuild joins them: each entry point
 // becomes one file, and the code entry points share goes to shared chunks, so
 // in one process every entry point sees the same module instances (one
 // engine, one `LexeconError` class for `instanceof`). The file ledger stays a
