@@ -37,6 +37,9 @@ cargo check --workspace --exclude lexecon-component --exclude lexecon-js --bench
 step "npm package tests"
 (cd js && npm test)
 
+step "npm package tests on Node 18 (the oldest Node it supports)"
+"$root/scripts/test-node18.sh"
+
 step "fuzz smoke run"
 "$root/scripts/fuzz-smoke.sh" "${LEXECON_FUZZ_SECONDS:-10}"
 
