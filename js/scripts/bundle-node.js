@@ -13,17 +13,21 @@
 // relative URL of the .wasm is the same from both. The edge and browser
 // conditions still load src/ as it is: bundlers there do this job.
 //
-// Run by scripts/build-js.sh, `npm test` (pretest) and `npm pack` (prepack),
-// so lib/ never lags src/. Takes about 10 ms.
+// Run by scripts/build-js.sh, `npm test` (pretest), `npm run bench` and
+// `npm pack` (prepack), so lib/ never lags src/. Takes about 10 ms. Only
+// files whose bytes change are written (each to a temporary name, then
+// renamed), and files no longer produced are removed, so rebuilding an
+// up-to-date lib/ — `npm pack` inside a running test suite — touches nothing
+// a concurrent import could be reading.
 import { build } from "esbuild";
-import { rmSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const js = fileURLToPath(new URL("../", import.meta.url));
-const outdir = `${js}lib`;
+const outdir = join(js, "lib");
 
-rmSync(outdir, { recursive: true, force: true });
-await build({
+const result = await build({
   absWorkingDir: js,
   entryPoints: ["src/entry/node.js", "src/entry/init.js", "src/file-storage.js", "src/client.js"],
   outbase: "src",
@@ -39,4 +43,30 @@ await build({
   packages: "external",
   legalComments: "none",
   logLevel: "warning",
+  write: false,
 });
+
+const wanted = new Map(result.outputFiles.map((f) => [f.path, f.contents]));
+for (const [path, contents] of wanted) {
+  let current;
+  try {
+    current = readFileSync(path);
+  } catch {
+    current = undefined;
+  }
+  if (current === undefined || Buffer.compare(current, contents) !== 0) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(`${path}.tmp`, contents);
+    renameSync(`${path}.tmp`, path);
+  }
+}
+let existing = [];
+try {
+  existing = readdirSync(outdir, { recursive: true, withFileTypes: true });
+} catch {
+  existing = [];
+}
+for (const entry of existing) {
+  const path = join(entry.parentPath ?? entry.path, entry.name);
+  if (entry.isFile() && !wanted.has(path)) rmSync(path);
+}
