@@ -36,13 +36,13 @@ DB="lexecon_load_$$_$(date +%s)"
 # The admin URL with its database replaced (URL form only).
 DB_URL="$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$ADMIN_URL" "$DB")"
 
+# shellcheck source=scripts/load/server.sh
+source "$ROOT/scripts/load/server.sh"
 export LEXECON_HOME
 LEXECON_HOME="$(mktemp -d)"
 PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
-  done
+  stop_servers
   psql "$ADMIN_URL" -Atqc "drop database if exists \"$DB\" with (force)" >/dev/null || true
   rm -rf "$LEXECON_HOME"
 }
@@ -72,15 +72,7 @@ done
 
 URLS=()
 for id in replica-a replica-b; do
-  "$BIN" server --node-id "$id" >"$LEXECON_HOME/$id.out" 2>"$LEXECON_HOME/$id.err" &
-  PIDS+=("$!")
-  URL=""
-  for _ in $(seq 1 100); do
-    URL="$(grep -o 'http://[0-9.:]*' "$LEXECON_HOME/$id.out" || true)"
-    [[ -n "$URL" ]] && break
-    sleep 0.1
-  done
-  [[ -n "$URL" ]] || { cat "$LEXECON_HOME/$id.err" >&2; exit 1; }
+  start_server "$id"
   URLS+=("$URL")
 done
 echo "replicas: ${URLS[*]} on postgresql database $DB; $(nproc) cores; PostgreSQL $(psql "$DB_URL" -Atqc 'show server_version'), synchronous_commit=$(psql "$DB_URL" -Atqc 'show synchronous_commit')"

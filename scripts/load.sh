@@ -24,13 +24,13 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wr
 (cd "$ROOT" && cargo build --release -p lexecon --quiet)
 BIN="$TARGET_DIR/release/lexecon"
 
+# shellcheck source=scripts/load/server.sh
+source "$ROOT/scripts/load/server.sh"
 export LEXECON_HOME
 LEXECON_HOME="$(mktemp -d)"
-SERVER_PID=""
+PIDS=()
 cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true
-  fi
+  stop_servers
   rm -rf "$LEXECON_HOME"
 }
 trap cleanup EXIT
@@ -52,15 +52,7 @@ EOF
 "$BIN" init --node-id load --config "$LEXECON_HOME/config.yaml" >/dev/null
 "$BIN" policy load --node-id load --file "$ROOT/scripts/load/policy.json" >/dev/null
 
-"$BIN" server --node-id load >"$LEXECON_HOME/server.out" 2>"$LEXECON_HOME/server.err" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 100); do
-  URL="$(grep -o 'http://[0-9.:]*' "$LEXECON_HOME/server.out" || true)"
-  [[ -n "$URL" ]] && break
-  sleep 0.1
-done
-[[ -n "$URL" ]] || { cat "$LEXECON_HOME/server.err" >&2; exit 1; }
+start_server load
 echo "server: $URL (file ledger in $LEXECON_HOME/nodes/load/ledger.db), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The disk's own durable-write latency next to the ledger, for context:

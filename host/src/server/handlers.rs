@@ -18,7 +18,7 @@ use lexecon_core::engine::verify_storage;
 use lexecon_core::ledger::Entry;
 use lexecon_core::request::MAX_BATCH;
 use lexecon_core::storage::{Storage as _, StorageError};
-use lexecon_core::{Decision, DecisionRequest, Verdict};
+use lexecon_core::{Decision, DecisionRequest};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -222,29 +222,6 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     resp
 }
 
-fn count_decision(state: &Shared, d: &Decision) {
-    let m = &state.metrics;
-    if d.allowed {
-        inc(&m.allowed);
-    } else {
-        inc(&m.denied);
-        if d.decision == Verdict::Escalate {
-            inc(&m.escalated);
-        }
-    }
-    if let Some(t) = &d.capability_token {
-        m.tokens.issued(t.claims.expires_at);
-    }
-    tracing::debug!(
-        decision_id = %d.decision_id,
-        request_id = %d.request_id,
-        allowed = d.allowed,
-        decision = d.decision.as_str(),
-        ledger_index = d.ledger_index,
-        "decided"
-    );
-}
-
 fn observe_latency(state: &Shared, start: Instant, what: &str, n: usize) {
     let elapsed = start.elapsed();
     state.metrics.latency.observe(elapsed);
@@ -284,10 +261,8 @@ async fn run_engine(
     let mut out = Vec::with_capacity(results.len());
     for r in results {
         match r {
-            Ok(d) => {
-                count_decision(state, &d);
-                out.push(d);
-            }
+            // Counted by the engine worker (`Metrics::decided`) once durable.
+            Ok(d) => out.push(d),
             Err(e) => {
                 inc(&state.metrics.invalid);
                 return Err(ApiError::invalid_request(&e, ""));

@@ -1,5 +1,6 @@
 //! Prometheus metrics with the guide's names, counted as requests are
-//! answered, rendered in the text exposition format (0.0.4).
+//! answered (decisions once their ledger entries are durable, whether or not
+//! the client still waits), rendered in the text exposition format (0.0.4).
 //!
 //! | name | type | what |
 //! |---|---|---|
@@ -22,6 +23,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use lexecon_core::{Decision, Verdict};
 
 /// Upper bounds of the latency histogram's buckets, seconds.
 pub const LATENCY_BUCKETS: [f64; 16] = [
@@ -111,6 +114,34 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// `lexecon_http_requests_unauthorized_total`.
     pub unauthorized: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one durable decision: allowed or denied (and escalated), and
+    /// its token. The engine worker calls it for every decision whose ledger
+    /// entry is durable, before answering its caller, so a decision whose
+    /// client went away before the answer is counted too.
+    pub fn decided(&self, d: &Decision) {
+        if d.allowed {
+            inc(&self.allowed);
+        } else {
+            inc(&self.denied);
+            if d.decision == Verdict::Escalate {
+                inc(&self.escalated);
+            }
+        }
+        if let Some(t) = &d.capability_token {
+            self.tokens.issued(t.claims.expires_at);
+        }
+        tracing::debug!(
+            decision_id = %d.decision_id,
+            request_id = %d.request_id,
+            allowed = d.allowed,
+            decision = d.decision.as_str(),
+            ledger_index = d.ledger_index,
+            "decided"
+        );
+    }
 }
 
 /// Adds one to a counter.

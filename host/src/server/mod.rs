@@ -226,8 +226,11 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
             let engine = open_engine(engine_config, signer, storage).map_err(|e| e.to_string())?;
             Ok((engine, durability, (source, recovery)))
         };
+    let metrics = Arc::new(Metrics::default());
+    let counter = Arc::clone(&metrics);
+    let on_decided: worker::OnDecided = Arc::new(move |d| counter.decided(d));
     let (worker, (source, recovery)) =
-        tokio::task::spawn_blocking(move || EngineWorker::spawn(open))
+        tokio::task::spawn_blocking(move || EngineWorker::spawn(open, on_decided))
             .await
             .map_err(err)?
             .map_err(err)?;
@@ -271,7 +274,7 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
         node_id: node.id.clone(),
         engine: worker.handle(),
         reader,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         auth: opts.api_key.as_deref().map(ApiKey::new),
         limiter: rl
             .enabled

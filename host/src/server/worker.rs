@@ -8,7 +8,10 @@
 //!   Handlers send jobs over a bounded channel with a oneshot reply. The
 //!   thread takes everything queued (up to [`MAX_GROUP`] requests) and calls
 //!   `decide_batch` once, so the ledger appends the whole group with one
-//!   fsync or one transaction (group commit), then answers each caller. A
+//!   fsync or one transaction (group commit), then answers each caller —
+//!   after handing every durable decision to an [`OnDecided`] observer (the
+//!   server's metrics), so a decision is counted even when its caller has
+//!   gone (a client that disconnected before its answer). A
 //!   group-level error reaches every caller in the group (they answer 503:
 //!   fail closed, never an allow).
 //! - The committer thread, with [`Durability::Deferred`] (the file ledger):
@@ -44,6 +47,10 @@ pub const QUEUE_DEPTH: usize = 4096;
 
 /// The outcome of a batch of decisions.
 pub type DecideResult = Result<Vec<Result<Decision, RequestError>>, WorkerError>;
+
+/// Called once for every decision whose ledger entry is durable, on the
+/// thread that answers it, before its caller is answered.
+pub type OnDecided = Arc<dyn Fn(&Decision) + Send + Sync>;
 
 /// Why the engine or a reader did not answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +114,7 @@ struct Answers {
 struct Delivery {
     snapshot: Arc<RwLock<Snapshot>>,
     committer: Option<std_mpsc::Sender<Answers>>,
+    on_decided: OnDecided,
 }
 
 impl Delivery {
@@ -235,11 +243,11 @@ pub struct EngineWorker {
 impl EngineWorker {
     /// Starts the thread; `open` runs on it and builds the engine, says
     /// when its appends are durable, and returns anything else that must be
-    /// made there as `T`.
+    /// made there as `T`. `on_decided` sees every durable decision.
     ///
     /// # Errors
     /// What `open` returned, or a thread that could not start.
-    pub fn spawn<T, F>(open: F) -> Result<(Self, T), String>
+    pub fn spawn<T, F>(open: F, on_decided: OnDecided) -> Result<(Self, T), String>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<(Box<dyn DecisionEngine>, Durability, T), String> + Send + 'static,
@@ -284,6 +292,7 @@ impl EngineWorker {
                 let delivery = Delivery {
                     snapshot: Arc::clone(&snap),
                     committer: commit_tx,
+                    on_decided,
                 };
                 run(engine, rx, &delivery);
             })
@@ -388,11 +397,16 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, deliver
                     }
                 }
                 match engine.decide_batch(&all) {
-                    Ok(decisions) => delivery.send(Answers {
-                        state: state(engine.as_ref(), false),
-                        with_policy: false,
-                        reply: Box::new(move |durable| answer_group(callers, decisions, durable)),
-                    }),
+                    Ok(decisions) => {
+                        let on_decided = Arc::clone(&delivery.on_decided);
+                        delivery.send(Answers {
+                            state: state(engine.as_ref(), false),
+                            with_policy: false,
+                            reply: Box::new(move |durable| {
+                                answer_group(callers, decisions, durable, on_decided.as_ref());
+                            }),
+                        });
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, code = e.code(), requests = all.len(), "decision batch failed; answering 503 (fail closed)");
                         for (_, reply) in callers {
@@ -406,17 +420,22 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, deliver
 }
 
 /// Hands each caller of a group its part of the group's decisions, or the
-/// error that kept them from being durable.
+/// error that kept them from being durable. Durable decisions go to
+/// `on_decided` first, whether or not their caller is still waiting.
 fn answer_group(
     callers: Vec<(usize, oneshot::Sender<DecideResult>)>,
     decisions: Vec<Result<Decision, RequestError>>,
     durable: Result<(), EngineError>,
+    on_decided: &(dyn Fn(&Decision) + Send + Sync),
 ) {
     if let Err(e) = durable {
         for (_, reply) in callers {
             let _ = reply.send(Err(WorkerError::Engine(e.clone())));
         }
         return;
+    }
+    for d in decisions.iter().flatten() {
+        on_decided(d);
     }
     let mut it = decisions.into_iter();
     for (n, reply) in callers {
@@ -550,6 +569,10 @@ mod tests {
         Ok((engine_over(storage), Durability::OnAppend, ()))
     }
 
+    fn ignore() -> OnDecided {
+        Arc::new(|_| {})
+    }
+
     async fn decide_one(h: &EngineHandle, i: u32) -> Result<Decision, WorkerError> {
         let mut r = DecisionRequest::new("model", "p", "read", "i", 1);
         r.request_id = Some(format!("r{i}"));
@@ -560,7 +583,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_callers_are_grouped_and_answered_in_order() {
-        let (worker, ()) = EngineWorker::spawn(open).unwrap();
+        let (worker, ()) = EngineWorker::spawn(open, ignore()).unwrap();
         let h = worker.handle();
         h.load_policy(include_str!("../../../examples/policies/read_only.json").into())
             .await
@@ -597,16 +620,19 @@ mod tests {
         let reader = file.clone();
         let syncs = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&syncs);
-        let (worker, ()) = EngineWorker::spawn(move || {
-            file.defer_sync();
-            let sync_file = file.clone();
-            let sync = Box::new(move || {
-                counted.fetch_add(1, Ordering::SeqCst);
-                sync_file.sync().map(drop).map_err(EngineError::Storage)
-            });
-            let engine = engine_over(LedgerStorage::File(file));
-            Ok((engine, Durability::Deferred(sync), ()))
-        })
+        let (worker, ()) = EngineWorker::spawn(
+            move || {
+                file.defer_sync();
+                let sync_file = file.clone();
+                let sync = Box::new(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    sync_file.sync().map(drop).map_err(EngineError::Storage)
+                });
+                let engine = engine_over(LedgerStorage::File(file));
+                Ok((engine, Durability::Deferred(sync), ()))
+            },
+            ignore(),
+        )
         .unwrap();
         let h = worker.handle();
         h.load_policy(include_str!("../../../examples/policies/read_only.json").into())
@@ -634,15 +660,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_sync_fails_its_callers_closed() {
-        let (worker, ()) = EngineWorker::spawn(|| {
-            let sync = Box::new(|| {
-                Err(EngineError::Storage(StorageError::Unavailable(
-                    "disk gone".into(),
-                )))
-            });
-            let storage = LedgerStorage::Memory(MemoryStorage::new());
-            Ok((engine_over(storage), Durability::Deferred(sync), ()))
-        })
+        let (worker, ()) = EngineWorker::spawn(
+            || {
+                let sync = Box::new(|| {
+                    Err(EngineError::Storage(StorageError::Unavailable(
+                        "disk gone".into(),
+                    )))
+                });
+                let storage = LedgerStorage::Memory(MemoryStorage::new());
+                Ok((engine_over(storage), Durability::Deferred(sync), ()))
+            },
+            ignore(),
+        )
         .unwrap();
         let h = worker.handle();
         let loaded = h
@@ -658,6 +687,72 @@ mod tests {
             "{decided:?}"
         );
         assert_eq!(h.snapshot().ledger_len, 0, "nothing unsynced is published");
+        worker.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn decisions_are_observed_once_durable_even_if_their_caller_left() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let on_decided: OnDecided = Arc::new(move |d: &Decision| {
+            record.lock().unwrap().push(d.request_id.clone());
+        });
+        // Each sync says it started, then waits until the test releases it,
+        // so a caller can leave while its decision is being made durable.
+        let (entered_tx, mut entered) = mpsc::unbounded_channel::<()>();
+        let (release, gate) = std_mpsc::channel::<()>();
+        let (worker, ()) = EngineWorker::spawn(
+            move || {
+                let sync = Box::new(move || {
+                    let _ = entered_tx.send(());
+                    let _ = gate.recv();
+                    Ok(())
+                });
+                let storage = LedgerStorage::Memory(MemoryStorage::new());
+                Ok((engine_over(storage), Durability::Deferred(sync), ()))
+            },
+            on_decided,
+        )
+        .unwrap();
+        let h = worker.handle();
+        let sync_next = async |entered: &mut mpsc::UnboundedReceiver<()>| {
+            entered.recv().await.unwrap();
+            release.send(()).unwrap();
+        };
+
+        let policy = include_str!("../../../examples/policies/read_only.json");
+        let loading = tokio::spawn({
+            let h = h.clone();
+            async move { h.load_policy(policy.into()).await }
+        });
+        sync_next(&mut entered).await;
+        loading.await.unwrap().unwrap();
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "a policy load is not a decision"
+        );
+
+        // r1's caller gives up while its decision is being synced.
+        let leaving = tokio::spawn({
+            let h = h.clone();
+            async move { decide_one(&h, 1).await }
+        });
+        entered.recv().await.unwrap();
+        leaving.abort();
+        assert!(leaving.await.unwrap_err().is_cancelled());
+        release.send(()).unwrap();
+
+        // r2 is answered as usual; the committer handles groups in order,
+        // so r1 has been observed by the time r2 is answered.
+        let staying = tokio::spawn({
+            let h = h.clone();
+            async move { decide_one(&h, 2).await }
+        });
+        sync_next(&mut entered).await;
+        assert_eq!(staying.await.unwrap().unwrap().request_id, "r2");
+        assert_eq!(*seen.lock().unwrap(), ["r1", "r2"]);
+        assert_eq!(h.snapshot().ledger_len, 3);
+        drop(release);
         worker.shutdown().await;
     }
 
