@@ -9,6 +9,14 @@
 // engine, one `LexeconError` class for `instanceof`). The file ledger stays a
 // separate file that `fileStorage` loads on first use, as in src/.
 //
+// Every file costs its own resolve, read and compile (~0.3 ms each), so
+// there are as few as sharing allows: esbuild makes one chunk per set of
+// entry points that share code, and `lexecon/client` is therefore not an
+// entry of its own (that added two chunks to `import "lexecon"`) but a
+// re-export of `LexeconClient` from lib/entry/init.js, which holds it and
+// instantiates nothing. `import "lexecon"` reads three files: the entry, the
+// code it shares with `lexecon/init`, and the code all three share.
+//
 // lib/ keeps src/'s layout (lib/entry/node.js ↔ src/entry/node.js), so the
 // relative URL of the .wasm is the same from both. The edge and browser
 // conditions still load src/ as it is: bundlers there do this job.
@@ -21,7 +29,7 @@
 // a concurrent import could be reading.
 import { build } from "esbuild";
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const js = fileURLToPath(new URL("../", import.meta.url));
@@ -29,7 +37,7 @@ const outdir = join(js, "lib");
 
 const result = await build({
   absWorkingDir: js,
-  entryPoints: ["src/entry/node.js", "src/entry/init.js", "src/file-storage.js", "src/client.js"],
+  entryPoints: ["src/entry/node.js", "src/entry/init.js", "src/file-storage.js"],
   outbase: "src",
   outdir,
   bundle: true,
@@ -44,9 +52,24 @@ const result = await build({
   legalComments: "none",
   logLevel: "warning",
   write: false,
+  metafile: true,
 });
 
 const wanted = new Map(result.outputFiles.map((f) => [f.path, f.contents]));
+
+// lib/client.js: what src/client.js exports, from the build's one instance.
+const initOut = join(outdir, "entry", "init.js");
+const initExports = result.metafile.outputs[relative(js, initOut)]?.exports ?? [];
+const clientExports = Object.keys(await import("../src/client.js"));
+const missing = clientExports.filter((name) => !initExports.includes(name));
+if (missing.length > 0) throw new Error(`bundle-node: lib/entry/init.js does not export ${missing.join(", ")}`);
+wanted.set(
+  join(outdir, "client.js"),
+  Buffer.from(
+    "// lexecon/client under Node: the same LexeconClient as `lexecon` (scripts/bundle-node.js).\n" +
+      `export { ${clientExports.join(", ")} } from "./entry/init.js";\n`,
+  ),
+);
 for (const [path, contents] of wanted) {
   let current;
   try {

@@ -37,10 +37,14 @@ test("node entry points share classes and the engine", async () => {
   await assert.rejects(storage.open(), (e) => e instanceof main.LexeconStorageError && /does not exist/.test(e.message));
 });
 
-test("importing lexecon does not load the file ledger", () => {
+test("importing lexecon loads neither the file ledger nor node:module where Node has getBuiltinModule", () => {
   const script = `
     await import("lexecon");
-    console.log(JSON.stringify({ fsPromises: process.moduleLoadList.includes("NativeModule fs/promises") }));`;
+    const loaded = (m) => process.moduleLoadList.includes("NativeModule " + m);
+    console.log(JSON.stringify({ fsPromises: loaded("fs/promises"), module: loaded("module") }));`;
   const out = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: jsRoot, encoding: "utf8" }));
   assert.equal(out.fsPromises, false);
+  // Node >= 20.16 hands out node:fs through process.getBuiltinModule; only
+  // older Node pays for node:module's createRequire (src/entry/node.js).
+  if (typeof process.getBuiltinModule === "function") assert.equal(out.module, false);
 });
