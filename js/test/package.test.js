@@ -4,29 +4,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { jsRoot } from "./helpers.js";
-
-const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-const quiet = { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, npm_config_update_notifier: "false" } };
+import { jsRoot, packAndInstall, quiet } from "./helpers.js";
 
 test("npm pack → install the tarball → import lexecon", { timeout: 120_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "lexecon-pack-"));
-  const packed = JSON.parse(execFileSync(npm, ["pack", "--json", "--pack-destination", dir], { ...quiet, cwd: jsRoot }));
-  const files = packed[0].files.map((f) => f.path).sort();
+  const { dir, project, files } = packAndInstall();
   assert.ok(files.includes("dist/wasm/lexecon_js_bg.wasm"), "the wasm is in the tarball (run scripts/build-js.sh first)");
   assert.ok(files.includes("dist/wasm/lexecon_js.js"));
   assert.ok(files.includes("types/index.d.ts"));
   assert.ok(files.includes("src/entry/node.js"));
   assert.ok(files.includes("lib/entry/node.js"), "the Node build is in the tarball");
   assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("bindings/") || f.startsWith("examples/")), files.join(" "));
-
-  const project = join(dir, "app");
-  mkdirSync(project);
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-  execFileSync(npm, ["install", "--offline", "--no-audit", "--no-fund", join(dir, packed[0].filename)], { ...quiet, cwd: project });
 
   writeFileSync(
     join(project, "main.js"),
