@@ -66,15 +66,59 @@ function freePort() {
   });
 }
 
-test("workerd: a Worker bundled the way wrangler bundles it gates tool calls (the `workerd` condition)", { timeout: 120_000 }, async () => {
-  const workerd = binary("workerd");
+/** Starts `workerd serve` in `dir`; resolves once `probe` answers. */
+async function startWorkerd(dir, probe) {
+  const child = spawn(binary("workerd"), ["serve", "config.capnp", "--experimental"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill();
+    await exited;
+  };
+  for (let waited = 0; ; waited += 100) {
+    try {
+      const res = await fetch(probe);
+      if (res.ok) return { stop, stderr: () => stderr };
+    } catch (e) {
+      if (waited > 20_000 || child.exitCode !== null) {
+        await stop();
+        throw new Error(`workerd did not answer: ${stderr}`, { cause: e });
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test("workerd: a Worker bundled as wrangler bundles it keeps its ledger in a Durable Object (the `workerd` condition)", { timeout: 120_000 }, async () => {
+  // The edge example's handler inside a Durable Object, whose transactional
+  // storage is the node's async storage adapter (the example's
+  // `durableObjectStorage`); every request goes through that one object.
+  writeFileSync(
+    join(project, "do.js"),
+    `import worker, { durableObjectStorage } from "./worker.js";
+import { Lexecon } from "lexecon";
+export class Ledger {
+  constructor(state) { this.storage = state.storage; }
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/ledger/verify") {
+      const reader = await Lexecon.create({ nodeId: "edge-1", storage: durableObjectStorage(this.storage) });
+      return Response.json(await reader.verifyLedger());
+    }
+    return worker.fetch(request, { LEDGER: this.storage, LEXECON_SIGNING_KEY: "07".repeat(32) });
+  }
+}
+export default { fetch: (request, env) => env.LEDGER.get(env.LEDGER.idFromName("ledger")).fetch(request) };
+`,
+  );
   // wrangler bundles with esbuild under the `workerd` condition and uploads
   // each .wasm import as a module of its own; this does the same.
-  mkdirSync(join(project, "out"));
+  const out = join(project, "out");
+  mkdirSync(join(out, "disk"), { recursive: true });
   const result = await build({
     absWorkingDir: project,
-    entryPoints: ["worker.js"],
-    outfile: join(project, "out", "worker.js"),
+    entryPoints: ["do.js"],
+    outfile: join(out, "worker.js"),
     bundle: true,
     format: "esm",
     platform: "neutral",
@@ -86,7 +130,7 @@ test("workerd: a Worker bundled the way wrangler bundles it gates tool calls (th
         name: "wasm-modules",
         setup(b) {
           b.onResolve({ filter: /\.wasm$/ }, (args) => {
-            copyFileSync(join(args.resolveDir, args.path), join(project, "out", "lexecon.wasm"));
+            copyFileSync(join(args.resolveDir, args.path), join(out, "lexecon.wasm"));
             return { path: "./lexecon.wasm", external: true };
           });
         },
@@ -98,12 +142,13 @@ test("workerd: a Worker bundled the way wrangler bundles it gates tool calls (th
   const [output] = Object.values(result.metafile.outputs);
   const entry = output.inputs["node_modules/lexecon/src/entry/workerd.js"];
   assert.ok(entry && entry.bytesInOutput > 0, `the workerd entry is not in the bundle: ${Object.keys(output.inputs).join(" ")}`);
+
   const port = await freePort();
   writeFileSync(
-    join(project, "out", "config.capnp"),
+    join(out, "config.capnp"),
     `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
+  services = [(name = "main", worker = .worker), (name = "disk", disk = (path = ${JSON.stringify(join(out, "disk"))}, writable = true))],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
 );
 const worker :Workerd.Worker = (
@@ -112,37 +157,43 @@ const worker :Workerd.Worker = (
     (name = "lexecon.wasm", wasm = embed "lexecon.wasm"),
   ],
   compatibilityDate = "2025-09-01",
+  durableObjectNamespaces = [(className = "Ledger", uniqueKey = "lexecon-ledger")],
+  durableObjectStorage = (localDisk = "disk"),
+  bindings = [(name = "LEDGER", durableObjectNamespace = "Ledger")],
 );
 `,
   );
-  const child = spawn(workerd, ["serve", "config.capnp"], { cwd: join(project, "out"), stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const base = `http://127.0.0.1:${port}`;
+  const call = async (tool) => {
+    const res = await fetch(`${base}/tools/call`, { method: "POST", body: JSON.stringify({ tool, args: { query: "workerd", command: "id" } }) });
+    const body = await res.text();
+    return { status: res.status, body: JSON.parse(body.startsWith("{") ? body : JSON.stringify({ text: body })) };
+  };
+  const verify = async () => (await fetch(`${base}/ledger/verify`)).json();
+
+  let server = await startWorkerd(out, `${base}/ledger/verify`);
   try {
-    const url = `http://127.0.0.1:${port}/tools/call`;
-    const call = (tool) => fetch(url, { method: "POST", body: JSON.stringify({ tool, args: { query: "workerd", command: "id" } }) });
-    let allowed;
-    for (let waited = 0; ; waited += 100) {
-      try {
-        allowed = await call("web_search");
-        break;
-      } catch (e) {
-        if (waited > 20_000 || child.exitCode !== null) throw new Error(`workerd did not answer: ${stderr}`, { cause: e });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    const body = await allowed.text();
-    assert.equal(allowed.status, 200, `${body} ${stderr}`);
-    const ok = JSON.parse(body);
-    assert.equal(ok.decision.decision, "permit");
-    assert.match(ok.decision.capability_token.token, /^lxc1\./);
+    const allowed = await call("web_search");
+    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.stderr()}`);
+    assert.equal(allowed.body.decision.decision, "permit");
+    assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
     const denied = await call("shell");
     assert.equal(denied.status, 403);
-    assert.equal((await denied.json()).reason, "forbidden by relation `relations[2]`");
-    // The isolate keeps its node between requests: one chain, two entries.
-    const again = await (await call("web_search")).json();
-    assert.equal(again.decision.ledger_index, ok.decision.ledger_index + 2);
+    assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+    // The policy and two decisions, read back from the object's storage.
+    assert.deepEqual({ ...(await verify()), headHash: undefined }, { valid: true, entries: 3, headHash: undefined });
   } finally {
-    child.kill();
+    await server.stop();
+  }
+
+  // A new workerd process on the same disk: the chain goes on from there.
+  server = await startWorkerd(out, `${base}/ledger/verify`);
+  try {
+    const after = await call("web_search");
+    assert.equal(after.status, 200, JSON.stringify(after.body));
+    assert.equal(after.body.decision.ledger_index, 3);
+    assert.deepEqual({ ...(await verify()), headHash: undefined }, { valid: true, entries: 4, headHash: undefined });
+  } finally {
+    await server.stop();
   }
 });
