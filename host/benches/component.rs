@@ -14,7 +14,8 @@
 //! cargo bench -p lexecon --bench component
 //! ```
 //!
-//! Criterion measures the means; then a plain loop prints p50/p99 per call,
+//! Criterion measures the means; then a plain loop prints p50/p99 per call
+//! (calls bounded by a deadline, the default; by fuel as well; by nothing),
 //! the compile time, the fuel a decide uses and the sizes. Under
 //! `cargo test --benches` every benchmark runs once and the table is skipped.
 
@@ -111,10 +112,13 @@ fn main() {
     let t = Instant::now();
     let host = ComponentHost::new(&wasm, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     let compile = t.elapsed();
-    let unmetered = ComponentHost::new(
+    // The two other ways to bound calls: fuel (deterministic, and with the
+    // default deadlines too) and nothing at all.
+    let metered = ComponentHost::new(&wasm, Limits::default().with_fuel()).unwrap();
+    let unbounded = ComponentHost::new(
         &wasm,
         Limits {
-            fuel_per_call: None,
+            time_per_call: None,
             ..Limits::default()
         },
     )
@@ -127,8 +131,10 @@ fn main() {
         g.bench_function("native", |b| b.iter(|| decide(black_box(&mut n))));
         let mut e = component(&host);
         g.bench_function("component", |b| b.iter(|| decide(black_box(&mut e))));
-        let mut e = component(&unmetered);
-        g.bench_function("component-no-fuel", |b| {
+        let mut e = component(&metered);
+        g.bench_function("component-fuel", |b| b.iter(|| decide(black_box(&mut e))));
+        let mut e = component(&unbounded);
+        g.bench_function("component-unbounded", |b| {
             b.iter(|| decide(black_box(&mut e)))
         });
         g.finish();
@@ -160,9 +166,11 @@ fn main() {
     let native_decide = percentiles(|| decide(&mut n), runs);
     let mut e = component(&host);
     let component_decide = percentiles(|| decide(&mut e), runs);
+    let mut e = component(&metered);
+    let metered_decide = percentiles(|| decide(&mut e), runs);
     let fuel = e.last_call_fuel().unwrap_or(0);
-    let mut e = component(&unmetered);
-    let unmetered_decide = percentiles(|| decide(&mut e), runs);
+    let mut e = component(&unbounded);
+    let unbounded_decide = percentiles(|| decide(&mut e), runs);
     // Token verification runs inside the component (Ed25519 verify in wasm).
     let mut e = component(&host);
     let token = e.decide(&request()).unwrap().capability_token.unwrap();
@@ -209,17 +217,24 @@ fn main() {
         us(native_decide.0),
         us(native_decide.1)
     );
+    let ratio = |d: (Duration, Duration)| d.0.as_secs_f64() / native_decide.0.as_secs_f64();
     println!(
-        "  decide, component:            {} / {}  ({:.2}x native at p50; {fuel} fuel)",
+        "  decide, component (deadline): {} / {}  ({:.2}x native at p50)",
         us(component_decide.0),
         us(component_decide.1),
-        component_decide.0.as_secs_f64() / native_decide.0.as_secs_f64()
+        ratio(component_decide)
     );
     println!(
-        "  decide, component, no fuel:   {} / {}  ({:.2}x native at p50)",
-        us(unmetered_decide.0),
-        us(unmetered_decide.1),
-        unmetered_decide.0.as_secs_f64() / native_decide.0.as_secs_f64()
+        "  decide, component, fuel too:  {} / {}  ({:.2}x native at p50; {fuel} fuel)",
+        us(metered_decide.0),
+        us(metered_decide.1),
+        ratio(metered_decide)
+    );
+    println!(
+        "  decide, component, unbounded: {} / {}  ({:.2}x native at p50)",
+        us(unbounded_decide.0),
+        us(unbounded_decide.1),
+        ratio(unbounded_decide)
     );
     println!(
         "  verify token, native:         {} / {}",

@@ -1,6 +1,6 @@
 //! The engine component inside wasmtime: what it imports, what it answers,
-//! and how it fails (traps, fuel and memory limits, storage and signer
-//! errors).
+//! and how it fails (traps, time, fuel and memory limits, storage and
+//! signer errors).
 //!
 //! Needs the built component: run `scripts/build-component.sh` first (or
 //! set `LEXECON_COMPONENT`). These tests fail, never skip, without it.
@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use lexecon::component::{ComponentEngine, ComponentHost, GuestEnv, Limits};
 use lexecon::engine::{DecisionEngine, NativeEngine};
@@ -45,6 +46,20 @@ fn host() -> &'static ComponentHost {
 /// The same compiled component under other limits.
 fn host_with(limits: Limits) -> ComponentHost {
     host().with_limits(limits).unwrap()
+}
+
+/// The component compiled with fuel metering on (and the default
+/// deadlines), once per test binary.
+fn fuel_host() -> &'static ComponentHost {
+    static HOST: OnceLock<ComponentHost> = OnceLock::new();
+    HOST.get_or_init(|| {
+        ComponentHost::load(Limits::default().with_fuel()).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+/// The fuel-metered component under other limits.
+fn fuel_host_with(limits: Limits) -> ComponentHost {
+    fuel_host().with_limits(limits).unwrap()
 }
 
 fn signer() -> Ed25519Signer {
@@ -474,7 +489,7 @@ fn same_clock_and_seed_give_the_native_engines_bytes() {
 
 #[test]
 fn running_out_of_fuel_fails_that_call_only() {
-    let host = host_with(Limits {
+    let host = fuel_host_with(Limits {
         fuel_per_call: Some(40_000_000),
         fuel_per_request: 4_000_000,
         ..Limits::default()
@@ -523,6 +538,63 @@ fn running_out_of_fuel_fails_that_call_only() {
 }
 
 #[test]
+fn running_past_the_deadline_fails_that_call_only() {
+    // A ledger with the policy and one decision, written with time to spare.
+    let storage = SharedStorage::default();
+    let mut engine = open(host(), &storage);
+    engine.load_policy(GUIDE).unwrap();
+    let first = engine.decide(&search()).unwrap();
+
+    // No time at all: a deadline of zero ticks has passed before the
+    // call's first instruction, so opening the ledger traps.
+    let no_time = host_with(Limits {
+        time_per_call: Some(Duration::ZERO),
+        time_per_request: Duration::ZERO,
+        time_per_policy_byte: Duration::ZERO,
+        time_per_entry: Duration::ZERO,
+        ..Limits::default()
+    });
+    let err = no_time
+        .open(
+            NodeConfig::default(),
+            Box::new(storage.clone()),
+            Box::new(signer()),
+            env("late"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("time limit"), "{err}");
+    assert_eq!(storage.entries().len(), 2, "a failed call appends nothing");
+
+    // With time, the same compiled component carries on the same chain.
+    let mut again = open(host(), &storage);
+    let next = again.decide(&search()).unwrap();
+    assert_eq!(next.ledger_index, 2);
+    assert_eq!(
+        again.entry(2).unwrap().unwrap().entry.prev_hash,
+        first.ledger_entry_hash
+    );
+    assert!(again.verify_ledger().unwrap().valid);
+}
+
+#[test]
+fn limits_need_a_host_compiled_for_them() {
+    let unmetered = host().with_limits(Limits::default().with_fuel());
+    assert!(unmetered.unwrap_err().to_string().contains("fuel"));
+    let wasm = std::fs::read(lexecon::component::component_path()).unwrap();
+    let no_deadlines = ComponentHost::new(
+        &wasm,
+        Limits {
+            time_per_call: None,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let err = no_deadlines.with_limits(Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("time limits"), "{err}");
+}
+
+#[test]
 fn exhausting_memory_fails_that_call_only() {
     let host = host_with(Limits {
         memory_bytes: 8 << 20,
@@ -551,7 +623,7 @@ fn exhausting_memory_fails_that_call_only() {
 #[test]
 fn a_restart_that_fails_is_retried_on_the_next_call() {
     let storage = FlakyStorage::default();
-    let host = host_with(Limits {
+    let host = fuel_host_with(Limits {
         fuel_per_call: Some(40_000_000),
         fuel_per_request: 1_000_000,
         ..Limits::default()
@@ -619,9 +691,19 @@ fn big_policy(n: usize) -> String {
 
 #[test]
 fn default_limits_cover_the_largest_legitimate_calls() {
+    // The default deadlines, and the default fuel when it is on: every call
+    // below would fail if either ran out; fuel is also checked for 4x
+    // headroom.
     let storage = SharedStorage::default();
-    let mut engine = open(host(), &storage);
-    let limits = Limits::default();
+    let mut engine = open(fuel_host(), &storage);
+    let limits = fuel_host().limits();
+    assert_eq!(
+        (limits.time_per_call, limits.memory_bytes),
+        (
+            Limits::default().time_per_call,
+            Limits::default().memory_bytes
+        )
+    );
     let (base, per_request) = (limits.fuel_per_call.unwrap(), limits.fuel_per_request);
 
     // A large policy: 45,000 relations, 10.6 MB as compact JSON. (The core
@@ -629,7 +711,9 @@ fn default_limits_cover_the_largest_legitimate_calls() {
     // compact policy much closer to 16 MiB loads but cannot be reopened.)
     let text = big_policy(45_000);
     assert!(text.len() > 10 << 20 && text.len() <= lexecon_core::policy::MAX_POLICY_BYTES);
+    let t = std::time::Instant::now();
     engine.load_policy(&text).unwrap();
+    let load_time = t.elapsed();
     let load = engine.last_call_fuel().unwrap();
     let load_budget = base + text.len() as u64 * limits.fuel_per_policy_byte;
     let memory = engine.memory_peak();
@@ -651,7 +735,9 @@ fn default_limits_cover_the_largest_legitimate_calls() {
     let decide = engine.last_call_fuel().unwrap();
 
     let batch = vec![heavy; 200];
+    let t = std::time::Instant::now();
     engine.decide_batch(&batch).unwrap();
+    let batch_time = t.elapsed();
     let batch_fuel = engine.last_call_fuel().unwrap();
     let batch_budget = base + batch.len() as u64 * per_request;
     let memory = memory.max(engine.memory_peak());
@@ -663,12 +749,20 @@ fn default_limits_cover_the_largest_legitimate_calls() {
     let entry_budget = base + entries * limits.fuel_per_entry + max_policy;
 
     // Reopening reads the ledger back (the policy, the rate windows).
-    let mut reopened = open(host(), &storage);
+    let mut reopened = open(fuel_host(), &storage);
     let reopen = reopened.last_call_fuel().unwrap();
     assert_eq!(reopened.ledger_len(), entries);
     assert!(reopened.decide(&search()).is_ok());
     assert_eq!(reopened.restarts(), 0);
     let memory = memory.max(reopened.memory_peak());
+    // Deadlines are wall-clock, so only reported (the calls above would
+    // have failed had one run out).
+    eprintln!(
+        "time: load {load_time:?} of {:?}; batch of {} {batch_time:?} of {:?}",
+        limits.time_per_call.unwrap() + limits.time_per_policy_byte * text.len() as u32,
+        batch.len(),
+        limits.time_per_call.unwrap() + limits.time_per_request * batch.len() as u32,
+    );
 
     eprintln!(
         "fuel: load {}-byte policy {load} of {load_budget}; decide {decide} of {}; \

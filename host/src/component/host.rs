@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use lexecon_core::capability::{Expect, TokenClaims, TokenError};
 use lexecon_core::engine::{EngineError, NodeConfig, PolicyLoaded};
@@ -27,15 +28,22 @@ use crate::engine::{DecisionEngine, PolicyInfo};
 
 /// Bounds on every call into the component.
 ///
-/// Fuel is counted in wasm instructions (roughly) and refilled before each
-/// call with a budget that grows with the work asked for:
+/// Every call has a wall-clock deadline (wasmtime's epoch interruption: a
+/// thread advances the engine's epoch every [`EPOCH_TICK`], and compiled
+/// code checks it at function entries and loop heads, which costs little).
+/// Fuel, counted in wasm instructions (roughly), is the deterministic
+/// alternative: the same budget on every machine, at about a sixth of a
+/// decision's time in the component, so it is off unless asked for
+/// ([`Limits::with_fuel`]). Both budgets grow with the work asked for:
 ///
-/// - every call: `fuel_per_call`;
-/// - deciding: plus `fuel_per_request` per request;
-/// - loading a policy: plus `fuel_per_policy_byte` per byte of its text;
+/// - every call: `time_per_call` / `fuel_per_call`;
+/// - deciding: plus `time_per_request` / `fuel_per_request` per request;
+/// - loading a policy: plus `time_per_policy_byte` / `fuel_per_policy_byte`
+///   per byte of its text;
 /// - opening the ledger, verifying it and catching up: plus
-///   `fuel_per_entry` per stored entry, plus what loading a policy of the
-///   largest size takes (they re-read the active policy from the ledger).
+///   `time_per_entry` / `fuel_per_entry` per stored entry, plus what loading
+///   a policy of the largest size takes (they re-read the active policy
+///   from the ledger).
 ///
 /// A call that runs out traps and the engine restarts. One case is
 /// deliberately not covered: a decide that meets an append conflict catches
@@ -44,7 +52,18 @@ use crate::engine::{DecisionEngine, PolicyInfo};
 /// larger budget) carries on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Fuel for any one call; `None` turns fuel metering off entirely.
+    /// Wall-clock time for any one call; `None` turns deadlines off
+    /// entirely (wasmtime then compiles the component without epoch checks).
+    pub time_per_call: Option<Duration>,
+    /// Extra time per request in a batch.
+    pub time_per_request: Duration,
+    /// Extra time per byte of policy text loaded.
+    pub time_per_policy_byte: Duration,
+    /// Extra time per ledger entry stored, when opening, verifying or
+    /// catching up with the ledger.
+    pub time_per_entry: Duration,
+    /// Fuel for any one call; `None` (the default) turns fuel metering off
+    /// entirely.
     pub fuel_per_call: Option<u64>,
     /// Extra fuel per request in a batch.
     pub fuel_per_request: u64,
@@ -57,16 +76,31 @@ pub struct Limits {
     pub memory_bytes: usize,
 }
 
+/// How often the epoch advances: the granularity of every deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The fuel per call [`Limits::with_fuel`] sets.
+pub const DEFAULT_FUEL_PER_CALL: u64 = 200_000_000;
+
 impl Default for Limits {
-    /// At least four times the fuel and twice the memory that the heaviest
-    /// legitimate calls measured need (the test
-    /// `default_limits_cover_the_largest_legitimate_calls` checks it): a
+    /// Deadlines far beyond what legitimate calls take (a decide takes tens
+    /// of microseconds and a batch of the largest requests a few
+    /// milliseconds per request; loading a policy near the 16 MiB limit
+    /// about 0.1 µs per byte; opening a ledger a few microseconds per
+    /// entry), so only a runaway call meets one. The fuel figures, used when
+    /// fuel is on, are at least four times what the heaviest legitimate
+    /// calls measured need, and the memory twice (the test
+    /// `default_limits_cover_the_largest_legitimate_calls` checks both): a
     /// typical decide uses about 0.3 M fuel and a request of the largest
     /// size about 22 M; a policy about 700 fuel per byte of text; a policy
     /// near the 16 MiB limit about 330 MiB of memory.
     fn default() -> Self {
         Self {
-            fuel_per_call: Some(200_000_000),
+            time_per_call: Some(Duration::from_secs(1)),
+            time_per_request: Duration::from_millis(100),
+            time_per_policy_byte: Duration::from_micros(2),
+            time_per_entry: Duration::from_millis(1),
+            fuel_per_call: None,
             fuel_per_request: 100_000_000,
             fuel_per_policy_byte: 5_000,
             fuel_per_entry: 20_000_000,
@@ -75,21 +109,96 @@ impl Default for Limits {
     }
 }
 
+/// What one call may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    /// Fuel, when metered.
+    fuel: Option<u64>,
+    /// Wall-clock time, when there is a deadline.
+    time: Option<Duration>,
+}
+
 impl Limits {
-    fn budget(&self, extra_units: u64, per_unit: u64) -> Option<u64> {
-        self.fuel_per_call
-            .map(|base| base.saturating_add(extra_units.saturating_mul(per_unit)))
+    /// These limits with fuel metering on, at [`DEFAULT_FUEL_PER_CALL`] per
+    /// call (and the per-unit fuel already set).
+    #[must_use]
+    pub fn with_fuel(self) -> Self {
+        Self {
+            fuel_per_call: Some(DEFAULT_FUEL_PER_CALL),
+            ..self
+        }
+    }
+
+    /// The base budget plus, for each `(units, fuel per unit, time per
+    /// unit)`, that much more.
+    fn budget(&self, work: &[(u64, u64, Duration)]) -> Budget {
+        Budget {
+            fuel: self.fuel_per_call.map(|base| {
+                work.iter().fold(base, |sum, &(units, per_unit, _)| {
+                    sum.saturating_add(units.saturating_mul(per_unit))
+                })
+            }),
+            time: self.time_per_call.map(|base| {
+                work.iter().fold(base, |sum, &(units, _, per_unit)| {
+                    let units = u32::try_from(units).unwrap_or(u32::MAX);
+                    sum.saturating_add(per_unit.saturating_mul(units))
+                })
+            }),
+        }
+    }
+
+    fn for_call(&self) -> Budget {
+        self.budget(&[])
+    }
+
+    fn for_requests(&self, requests: u64) -> Budget {
+        self.budget(&[(requests, self.fuel_per_request, self.time_per_request)])
+    }
+
+    fn for_policy(&self, bytes: u64) -> Budget {
+        self.budget(&[(bytes, self.fuel_per_policy_byte, self.time_per_policy_byte)])
     }
 
     /// For calls that read `entries` ledger entries, the active policy among
     /// them.
-    fn reading_budget(&self, entries: u64) -> Option<u64> {
-        let policy = self
-            .fuel_per_policy_byte
-            .saturating_mul(MAX_POLICY_BYTES as u64);
-        self.budget(entries, self.fuel_per_entry)
-            .map(|b| b.saturating_add(policy))
+    fn for_reading(&self, entries: u64) -> Budget {
+        self.budget(&[
+            (entries, self.fuel_per_entry, self.time_per_entry),
+            (
+                MAX_POLICY_BYTES as u64,
+                self.fuel_per_policy_byte,
+                self.time_per_policy_byte,
+            ),
+        ])
     }
+}
+
+/// Epoch ticks for a deadline `time` from now (rounded up), or, without a
+/// deadline, so many that it never comes.
+fn deadline_ticks(time: Option<Duration>) -> u64 {
+    // wasmtime adds this to the current epoch: leave room for that.
+    const NEVER: u64 = u64::MAX / 4;
+    time.map_or(NEVER, |t| {
+        let ticks = t.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+        u64::try_from(ticks).unwrap_or(NEVER).min(NEVER)
+    })
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is gone.
+fn start_epoch_ticker(engine: &wasmtime::Engine) -> std::io::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("lexecon-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => return,
+                }
+            }
+        })
+        .map(|_| ())
 }
 
 // ----- errors -----
@@ -151,12 +260,13 @@ fn invalid(e: &wasmtime::Error) -> ComponentError {
 fn trap_cause(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => "it ran out of fuel".to_string(),
+        Some(Trap::Interrupt) => "it ran past its time limit".to_string(),
         Some(trap) => trap.to_string(),
         None => e.root_cause().to_string(),
     }
 }
 
-/// A call the component could not complete (trap, fuel or memory limit):
+/// A call the component could not complete (trap, time, fuel or memory limit):
 /// nothing is decided, the caller may retry, and its answer is a denial.
 fn trap_error(e: &wasmtime::Error) -> EngineError {
     EngineError::Unavailable(format!(
@@ -300,6 +410,8 @@ struct Shared {
     pre: GovernancePre<HostState>,
     /// Whether the engine meters fuel.
     fuel: bool,
+    /// Whether the compiled code checks epoch deadlines.
+    epochs: bool,
 }
 
 /// The component, compiled and linked once; engines are cheap after that.
@@ -352,7 +464,10 @@ impl ComponentHost {
         cache_dir: Option<&Path>,
     ) -> Result<Self, ComponentError> {
         let mut config = Config::new();
-        config.consume_fuel(limits.fuel_per_call.is_some());
+        let fuel = limits.fuel_per_call.is_some();
+        let epochs = limits.time_per_call.is_some();
+        config.consume_fuel(fuel);
+        config.epoch_interruption(epochs);
         if let Some(dir) = cache_dir {
             let mut cache_config = wasmtime::CacheConfig::new();
             cache_config.with_directory(dir);
@@ -378,13 +493,18 @@ impl ComponentHost {
             .instantiate_pre(&component)
             .map_err(|e| invalid(&e))?;
         let pre = GovernancePre::new(pre).map_err(|e| invalid(&e))?;
-        let fuel = limits.fuel_per_call.is_some();
+        if epochs {
+            start_epoch_ticker(&engine).map_err(|e| {
+                ComponentError::Invalid(format!("cannot start the epoch thread: {e}"))
+            })?;
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 engine,
                 component,
                 pre,
                 fuel,
+                epochs,
             }),
             limits,
         })
@@ -411,12 +531,19 @@ impl ComponentHost {
     /// from the result.
     ///
     /// # Errors
-    /// [`ComponentError::Invalid`] when `limits` set fuel but this host was
-    /// created without fuel metering (it is a compile-time setting).
+    /// [`ComponentError::Invalid`] when `limits` set fuel or a deadline but
+    /// this host was created without fuel metering or without deadlines
+    /// (they are compile-time settings).
     pub fn with_limits(&self, limits: Limits) -> Result<Self, ComponentError> {
         if limits.fuel_per_call.is_some() && !self.shared.fuel {
             return Err(ComponentError::Invalid(
                 "fuel limits need a host created with fuel metering on (`Limits::fuel_per_call`)"
+                    .into(),
+            ));
+        }
+        if limits.time_per_call.is_some() && !self.shared.epochs {
+            return Err(ComponentError::Invalid(
+                "time limits need a host created with deadlines on (`Limits::time_per_call`)"
                     .into(),
             ));
         }
@@ -534,7 +661,7 @@ impl ComponentHost {
             last_fuel: Cell::new(None),
         };
         let mut store = ctx.store(backend);
-        ctx.set_fuel(&mut store, self.limits.fuel_per_call);
+        ctx.set_budget(&mut store, self.limits.for_call());
         self.shared
             .pre
             .instantiate(&mut store)
@@ -625,15 +752,18 @@ impl Ctx {
         store
     }
 
-    fn set_fuel(&self, store: &mut Store<HostState>, fuel: Option<u64>) {
+    fn set_budget(&self, store: &mut Store<HostState>, budget: Budget) {
         if self.host.shared.fuel {
             // Cannot fail: the engine meters fuel.
-            let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+            let _ = store.set_fuel(budget.fuel.unwrap_or(u64::MAX));
+        }
+        if self.host.shared.epochs {
+            store.set_epoch_deadline(deadline_ticks(budget.time));
         }
     }
 
-    fn record_fuel(&self, store: &Store<HostState>, given: Option<u64>) {
-        if let (Some(given), Ok(left)) = (given, store.get_fuel()) {
+    fn record_fuel(&self, store: &Store<HostState>, budget: Budget) {
+        if let (Some(given), Ok(left)) = (budget.fuel, store.get_fuel()) {
             self.last_fuel.set(Some(given.saturating_sub(left)));
         }
     }
@@ -646,8 +776,8 @@ impl Ctx {
         };
         let limits = self.host.limits;
         let mut store = self.store(backend);
-        let fuel = limits.reading_budget(entries);
-        self.set_fuel(&mut store, fuel);
+        let budget = limits.for_reading(entries);
+        self.set_budget(&mut store, budget);
         let api = match self.host.shared.pre.instantiate(&mut store) {
             Ok(api) => api,
             Err(e) => return Err((store.into_data().backend, trap_error(&e))),
@@ -656,7 +786,7 @@ impl Ctx {
             .lexecon_governance_engine()
             .governor()
             .call_open(&mut store, &self.config);
-        self.record_fuel(&store, fuel);
+        self.record_fuel(&store, budget);
         match opened {
             Ok(Ok(governor)) => Ok(Box::new(Live {
                 store,
@@ -668,12 +798,13 @@ impl Ctx {
         }
     }
 
-    /// Runs `f` against a live instance with `fuel`; on a trap, discards
-    /// the instance and starts a new one. Returns whether it restarted.
+    /// Runs `f` against a live instance within `budget`; on a trap,
+    /// discards the instance and starts a new one. Returns whether it
+    /// restarted.
     fn call<R>(
         &self,
         slot: &mut Slot,
-        fuel: Option<u64>,
+        budget: Budget,
         f: impl FnOnce(
             &mut Store<HostState>,
             &wit::GuestGovernor<'_>,
@@ -688,10 +819,10 @@ impl Ctx {
             };
             return (Err(err), restarted);
         };
-        self.set_fuel(&mut live.store, fuel);
+        self.set_budget(&mut live.store, budget);
         let api = live.api.lexecon_governance_engine().governor();
         let result = f(&mut live.store, &api, live.governor);
-        self.record_fuel(&live.store, fuel);
+        self.record_fuel(&live.store, budget);
         match result {
             Ok(r) => (Ok(r), restarted),
             Err(trap) => {
@@ -757,14 +888,14 @@ fn flatten<T, E>(
 impl ComponentEngine {
     fn call_mut<R>(
         &mut self,
-        fuel: Option<u64>,
+        budget: Budget,
         f: impl FnOnce(
             &mut Store<HostState>,
             &wit::GuestGovernor<'_>,
             ResourceAny,
         ) -> wasmtime::Result<R>,
     ) -> Result<R, EngineError> {
-        let (r, restarted) = self.ctx.call(self.slot.get_mut(), fuel, f);
+        let (r, restarted) = self.ctx.call(self.slot.get_mut(), budget, f);
         self.restarts += u64::from(restarted);
         r
     }
@@ -784,15 +915,15 @@ impl ComponentEngine {
         let last_fuel = self.ctx.last_fuel.get();
         let answer = self
             .ctx
-            .call(&mut slot, self.ctx.host.limits.fuel_per_call, f)
+            .call(&mut slot, self.ctx.host.limits.for_call(), f)
             .0
             .ok();
         self.ctx.last_fuel.set(last_fuel);
         answer
     }
 
-    fn base_fuel(&self) -> Option<u64> {
-        self.ctx.host.limits.fuel_per_call
+    fn limits(&self) -> Limits {
+        self.ctx.host.limits
     }
 
     /// The node's settings.
@@ -830,12 +961,10 @@ impl ComponentEngine {
     /// failures and component traps (answer those with a denial).
     pub fn decide(&mut self, request: &DecisionRequest) -> Result<Decision, EngineError> {
         let req = convert::request_to_wit(request);
-        let fuel = self
-            .ctx
-            .host
-            .limits
-            .budget(1, self.ctx.host.limits.fuel_per_request);
-        let r = self.call_mut(fuel, |store, gov, this| gov.call_decide(store, this, &req));
+        let budget = self.limits().for_requests(1);
+        let r = self.call_mut(budget, |store, gov, this| {
+            gov.call_decide(store, this, &req)
+        });
         let decision =
             flatten(r, convert::engine_error_from_wit).map(convert::decision_from_wit)?;
         self.saw_decision(&decision);
@@ -854,8 +983,8 @@ impl ComponentEngine {
         expect: Expect<'_>,
     ) -> Result<TokenClaims, TokenError> {
         let (tool, actor) = (expect.tool, expect.actor);
-        let fuel = self.base_fuel();
-        match self.call_mut(fuel, |store, gov, this| {
+        let budget = self.limits().for_call();
+        match self.call_mut(budget, |store, gov, this| {
             gov.call_verify_token(store, this, token, tool, actor)
         }) {
             Ok(r) => r
@@ -871,8 +1000,10 @@ impl ComponentEngine {
     /// Storage errors; component traps.
     pub fn verify_ledger(&mut self) -> Result<VerifyReport, EngineError> {
         let entries = self.stored_len();
-        let fuel = self.ctx.host.limits.reading_budget(entries);
-        let r = self.call_mut(fuel, |store, gov, this| gov.call_verify_ledger(store, this));
+        let budget = self.limits().for_reading(entries);
+        let r = self.call_mut(budget, |store, gov, this| {
+            gov.call_verify_ledger(store, this)
+        });
         flatten(r, convert::engine_error_from_wit).map(convert::report_from_wit)
     }
 
@@ -881,8 +1012,10 @@ impl ComponentEngine {
     /// # Errors
     /// Storage errors; an entry that does not parse; component traps.
     pub fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, EngineError> {
-        let fuel = self.base_fuel();
-        let r = self.call_mut(fuel, |store, gov, this| gov.call_entry(store, this, index));
+        let budget = self.limits().for_call();
+        let r = self.call_mut(budget, |store, gov, this| {
+            gov.call_entry(store, this, index)
+        });
         flatten(r, convert::engine_error_from_wit)?
             .map(convert::entry_from_wit)
             .transpose()
@@ -893,8 +1026,8 @@ impl ComponentEngine {
     /// # Errors
     /// As [`ComponentEngine::entry`].
     pub fn entry_by_hash(&mut self, entry_hash: &str) -> Result<Option<StoredEntry>, EngineError> {
-        let fuel = self.base_fuel();
-        let r = self.call_mut(fuel, |store, gov, this| {
+        let budget = self.limits().for_call();
+        let r = self.call_mut(budget, |store, gov, this| {
             gov.call_entry_by_hash(store, this, entry_hash)
         });
         flatten(r, convert::engine_error_from_wit)?
@@ -909,8 +1042,8 @@ impl ComponentEngine {
     pub fn catch_up(&mut self) -> Result<(), EngineError> {
         let known = self.known.borrow().len;
         let new = self.stored_len().saturating_sub(known);
-        let fuel = self.ctx.host.limits.reading_budget(new);
-        let r = self.call_mut(fuel, |store, gov, this| gov.call_catch_up(store, this));
+        let budget = self.limits().for_reading(new);
+        let r = self.call_mut(budget, |store, gov, this| gov.call_catch_up(store, this));
         flatten(r, convert::engine_error_from_wit)
     }
 
@@ -935,7 +1068,7 @@ impl ComponentEngine {
     }
 
     /// The number of entries in storage, asked of storage directly (for
-    /// fuel budgets; 0 when storage cannot say).
+    /// budgets; 0 when storage cannot say).
     fn stored_len(&mut self) -> u64 {
         let storage = match self.slot.get_mut() {
             Slot::Live(live) => &mut live.store.data_mut().backend.storage,
@@ -957,9 +1090,8 @@ impl ComponentEngine {
 
 impl DecisionEngine for ComponentEngine {
     fn load_policy(&mut self, policy_json: &str) -> Result<PolicyLoaded, EngineError> {
-        let limits = self.ctx.host.limits;
-        let fuel = limits.budget(policy_json.len() as u64, limits.fuel_per_policy_byte);
-        let r = self.call_mut(fuel, |store, gov, this| {
+        let budget = self.limits().for_policy(policy_json.len() as u64);
+        let r = self.call_mut(budget, |store, gov, this| {
             gov.call_load_policy(store, this, policy_json)
         });
         let loaded = flatten(r, convert::engine_error_from_wit)?;
@@ -985,9 +1117,8 @@ impl DecisionEngine for ComponentEngine {
         }
         let reqs: Vec<wit::DecisionRequest> =
             requests.iter().map(convert::request_to_wit).collect();
-        let limits = self.ctx.host.limits;
-        let fuel = limits.budget(requests.len() as u64, limits.fuel_per_request);
-        let r = self.call_mut(fuel, |store, gov, this| {
+        let budget = self.limits().for_requests(requests.len() as u64);
+        let r = self.call_mut(budget, |store, gov, this| {
             gov.call_decide_batch(store, this, &reqs)
         });
         let results: Vec<_> = flatten(r, convert::engine_error_from_wit)?

@@ -14,12 +14,13 @@
 //!   it implements [`DecisionEngine`](crate::engine::DecisionEngine) like
 //!   [`NativeEngine`](crate::engine::NativeEngine) and answers with the same
 //!   `lexecon-core` types.
-//! - Every call runs in a bounded [`Store`](wasmtime::Store) (fuel and a
-//!   memory limit, see [`Limits`]). A trap or a limit hit is an error for
-//!   that call only: the instance is discarded, a fresh one is made from the
-//!   pre-linked component and re-opens the ledger from storage, which stays
-//!   the truth. A decision that could not be made is an error, never an
-//!   allow: callers answer it with a denial.
+//! - Every call runs in a bounded [`Store`](wasmtime::Store) (a wall-clock
+//!   deadline, optionally fuel, and a memory limit, see [`Limits`]). A trap
+//!   or a limit hit is an error for that call only: the instance is
+//!   discarded, a fresh one is made from the pre-linked component and
+//!   re-opens the ledger from storage, which stays the truth. A decision
+//!   that could not be made is an error, never an allow: callers answer it
+//!   with a denial.
 //!
 //! # Where the component comes from
 //!
@@ -57,7 +58,9 @@ mod host;
 mod wasi;
 
 pub use self::convert::StoredEntry;
-pub use self::host::{ComponentEngine, ComponentError, ComponentHost, Limits};
+pub use self::host::{
+    ComponentEngine, ComponentError, ComponentHost, DEFAULT_FUEL_PER_CALL, EPOCH_TICK, Limits,
+};
 pub use self::wasi::GuestEnv;
 
 use std::path::PathBuf;
