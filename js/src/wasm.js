@@ -13,9 +13,29 @@ let ready = false;
  */
 export function initWasmSync(module) {
   if (!ready) {
-    glue.initSync({ module });
+    if (isForeignModule(module)) {
+      // A module compiled in another realm (Vercel's edge-runtime and
+      // Next.js's edge sandbox compile outside the function's vm context):
+      // the glue's `instanceof WebAssembly.Module` says no and it would try
+      // to compile the module as bytes. Instantiating it is fine; only the
+      // check fails, so it sees this realm's prototype for the call.
+      const proto = Object.getPrototypeOf(module);
+      Object.setPrototypeOf(module, WebAssembly.Module.prototype);
+      try {
+        glue.initSync({ module });
+      } finally {
+        Object.setPrototypeOf(module, proto);
+      }
+    } else {
+      glue.initSync({ module });
+    }
     ready = true;
   }
+}
+
+/** A WebAssembly.Module that is not this realm's. */
+function isForeignModule(value) {
+  return !(value instanceof WebAssembly.Module) && Object.prototype.toString.call(value) === "[object WebAssembly.Module]";
 }
 
 /**
@@ -25,7 +45,7 @@ export function initWasmSync(module) {
  */
 export async function initWasm(input) {
   if (!ready) {
-    if (input instanceof WebAssembly.Module || ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
+    if (input instanceof WebAssembly.Module || isForeignModule(input) || ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
       initWasmSync(/** @type {any} */ (input));
     } else {
       await initAsync({ module_or_path: /** @type {any} */ (input) });

@@ -34,6 +34,12 @@ test("lexecon/init: the module is passed in", () => {
   assert.deepEqual(run(["test/support/init-run.js"]), { allowed: true });
 });
 
+for (const how of ["init", "initSync"]) {
+  test(`lexecon/init: ${how} accepts a module compiled in another realm (an edge sandbox's)`, () => {
+    assert.deepEqual(run(["test/support/init-foreign-run.js", how]), { allowed: true });
+  });
+}
+
 test("edge entry points import no Node built-ins and touch no fs or process", () => {
   const seen = new Set();
   const visit = (file) => {

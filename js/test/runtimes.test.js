@@ -1,13 +1,16 @@
 // The package in real edge runtimes, as a user gets it (`npm pack`, the
-// tarball installed into a fresh project): Deno, and workerd, the open-source
-// runtime of Cloudflare Workers. Both come from npm as devDependencies
-// (`deno`, `workerd`), so `npm ci` installs them. edge.test.js runs the same
+// tarball installed into a fresh project): Deno; workerd, the open-source
+// runtime of Cloudflare Workers; and edge-runtime, the sandbox Vercel ships
+// for running edge functions (`vercel dev`, Next.js). They come from npm as
+// devDependencies (`deno`, `workerd`, `edge-runtime`), so `npm ci` installs
+// them. edge.test.js runs the same
 // handler inside Node under each runtime's resolution condition; this runs
 // it where those conditions are meant for.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -195,5 +198,84 @@ const worker :Workerd.Worker = (
     assert.deepEqual({ ...(await verify()), headHash: undefined }, { valid: true, entries: 4, headHash: undefined });
   } finally {
     await server.stop();
+  }
+});
+
+test("Vercel Edge: edge-runtime, Vercel's edge sandbox, serves a function bundled as Next.js bundles it (the `edge-light` condition)", { timeout: 120_000 }, async () => {
+  const { EdgeRuntime, runServer } = await import("edge-runtime");
+  writeFileSync(
+    join(project, "vercel.js"),
+    `import worker from "./worker.js";
+addEventListener("fetch", (event) => event.respondWith(worker.fetch(event.request, {})));
+`,
+  );
+  // Next.js bundles edge code under the `edge-light`, `worker` and `browser`
+  // conditions; a `.wasm?module` import becomes a global binding
+  // (next-middleware-wasm-loader: `module.exports = wasm_<sha1>`) that the
+  // sandbox fills with the compiled WebAssembly.Module.
+  let wasm;
+  const result = await build({
+    absWorkingDir: project,
+    entryPoints: ["vercel.js"],
+    write: false,
+    bundle: true,
+    format: "iife",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    conditions: ["edge-light", "worker", "browser"],
+    logLevel: "silent",
+    metafile: true,
+    plugins: [
+      {
+        name: "wasm-module-bindings",
+        setup(b) {
+          b.onResolve({ filter: /\.wasm\?module$/ }, (args) => ({
+            path: join(args.resolveDir, args.path.replace(/\?module$/, "")),
+            namespace: "wasm-binding",
+          }));
+          b.onLoad({ filter: /.*/, namespace: "wasm-binding" }, (args) => {
+            const bytes = readFileSync(args.path);
+            wasm = { name: `wasm_${createHash("sha1").update(bytes).digest("hex")}`, module: new WebAssembly.Module(bytes) };
+            return { contents: `export default ${wasm.name};`, loader: "js" };
+          });
+        },
+      },
+    ],
+  });
+  const [output] = Object.values(result.metafile.outputs);
+  assert.ok(output.inputs["node_modules/lexecon/src/entry/edge-light.js"], `the edge-light entry is not in the bundle: ${Object.keys(output.inputs).join(" ")}`);
+  assert.ok(wasm, "the bundle imports no .wasm?module");
+
+  const runtime = new EdgeRuntime({
+    // Vercel's production edge refuses to compile code or wasm at run time;
+    // edge-runtime allows wasm by default, so say it.
+    codeGeneration: { strings: false, wasm: false },
+    initialCode: result.outputFiles[0].text,
+    extend: (context) => Object.assign(context, { [wasm.name]: wasm.module }),
+  });
+  // No Node globals, no compiling wasm from bytes.
+  assert.deepEqual(
+    JSON.parse(
+      runtime.evaluate(`JSON.stringify({ process: typeof process, require: typeof require,
+        compile: (() => { try { new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])); return "allowed"; } catch { return "refused"; } })() })`),
+    ),
+    { process: "undefined", require: "undefined", compile: "refused" },
+  );
+  const server = await runServer({ runtime, host: "127.0.0.1", port: 0 });
+  try {
+    const call = async (tool) => {
+      const res = await fetch(`${server.url}tools/call`, { method: "POST", body: JSON.stringify({ tool, args: { query: "vercel", command: "id" } }) });
+      return { status: res.status, body: await res.json() };
+    };
+    const allowed = await call("web_search");
+    assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
+    assert.equal(allowed.body.decision.decision, "permit");
+    assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
+    assert.equal(allowed.body.decision.ledger_index, 1);
+    const denied = await call("shell");
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+  } finally {
+    await server.close();
   }
 });
