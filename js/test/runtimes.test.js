@@ -1,9 +1,9 @@
 // The package in real edge runtimes, as a user gets it (`npm pack`, the
 // tarball installed into a fresh project): Deno; workerd, the open-source
-// runtime of Cloudflare Workers; and edge-runtime, the sandbox Vercel ships
-// for running edge functions (`vercel dev`, Next.js). They come from npm as
-// devDependencies (`deno`, `workerd`, `edge-runtime`), so `npm ci` installs
-// them. edge.test.js runs the same
+// runtime of Cloudflare Workers; edge-runtime, the sandbox Vercel ships for
+// running edge functions (`vercel dev`, Next.js); and Bun, which takes the
+// `node` entry. They come from npm as devDependencies (`deno`, `workerd`,
+// `edge-runtime`, `bun`), so `npm ci` installs them. edge.test.js runs the same
 // handler inside Node under each runtime's resolution condition; this runs
 // it where those conditions are meant for.
 import { test } from "node:test";
@@ -278,4 +278,38 @@ addEventListener("fetch", (event) => event.respondWith(worker.fetch(event.reques
   } finally {
     await server.close();
   }
+});
+
+test("Bun: the installed package decides and keeps a file ledger that Node verifies (the `node` condition)", { timeout: 120_000 }, () => {
+  const bun = binary("bun");
+  writeFileSync(
+    join(project, "bun-main.js"),
+    `import { Lexecon, fileStorage } from "lexecon";
+import worker from "./worker.js";
+const policy = { name: "p", mode: "strict", relations: [{ type: "permits", subject: "model", action: "action:web_search", object: "*" }] };
+const gov = await Lexecon.create({ nodeId: "bun-1", policy, storage: fileStorage(process.argv[2]) });
+const d = await gov.decide({ actor: "model", proposed_action: "Execute web_search", tool: "web_search", user_intent: "Research", risk_level: 1 });
+const token = await gov.verifyToken(d.capability_token.token, { tool: "web_search" });
+const denied = await worker.fetch(new Request("https://edge.example/tools/call", { method: "POST", body: JSON.stringify({ tool: "shell", args: {} }) }), {});
+console.log(JSON.stringify({ runtime: typeof Bun, resolved: import.meta.resolve("lexecon"), allowed: d.allowed, token: token.valid,
+  ledger: await gov.verifyLedger(), handler: denied.status }));
+`,
+  );
+  writeFileSync(
+    join(project, "node-verify.js"),
+    `import { Lexecon, fileStorage } from "lexecon";
+const gov = await Lexecon.create({ nodeId: "bun-1", storage: fileStorage(process.argv[2]) });
+console.log(JSON.stringify(await gov.verifyLedger()));
+`,
+  );
+  const ledger = join(project, "bun-ledger.db");
+  const out = JSON.parse(execFileSync(bun, ["bun-main.js", ledger], { ...quiet, cwd: project }));
+  assert.match(out.resolved, /node_modules\/lexecon\/lib\/entry\/node\.js$/);
+  assert.deepEqual(
+    { ...out, resolved: undefined },
+    { runtime: "object", resolved: undefined, allowed: true, token: true, ledger: { valid: true, entries: 2, headHash: out.ledger.headHash }, handler: 403 },
+  );
+  // The same file, read by the package on Node: the same chain.
+  const fromNode = JSON.parse(execFileSync(process.execPath, ["node-verify.js", ledger], { ...quiet, cwd: project }));
+  assert.deepEqual(fromNode, out.ledger);
 });
