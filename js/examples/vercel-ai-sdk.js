@@ -1,24 +1,20 @@
-// Lexecon with the Vercel AI SDK's tool shape: `tool({ description,
-// inputSchema, execute })`, where `execute(input, { toolCallId, messages,
-// abortSignal })` runs when the model calls the tool.
-//
-// This example does not depend on the `ai` package (no network at test
-// time): `tool` below reproduces `import { tool } from "ai"`, which returns
-// its argument, and the loop at the end plays `generateText({ model, tools,
-// stopWhen })` with a scripted model. With the real SDK, keep the `tools`
-// object as it is and pass it to `generateText`/`streamText`.
-import { Lexecon, LexeconDeniedError, governed, memoryStorage } from "lexecon";
+// Lexecon with the Vercel AI SDK (`ai`): `tool({ description, inputSchema,
+// execute })` whose `execute` is governed, run by the SDK's own
+// `generateText` loop. The model is the SDK's `MockLanguageModelV4` (from
+// "ai/test") playing the scripted tool calls, so this runs without a network
+// or an API key; with a real model, pass it as `model` and keep the tools.
+import { generateText, jsonSchema, stepCountIs, tool } from "ai";
+import { MockLanguageModelV4 } from "ai/test";
+import { Lexecon, governed, memoryStorage } from "lexecon";
 import { policy } from "./policy.js";
 import { nextToolCalls } from "./scripted-model.js";
-
-const tool = (definition) => definition; // `import { tool } from "ai"`
 
 const gov = await Lexecon.create({ nodeId: "ai-sdk-agent", policy, storage: memoryStorage() });
 
 const tools = {
   web_search: tool({
     description: "Search the public web",
-    inputSchema: { type: "object", properties: { query: { type: "string" } }, required: ["query"] },
+    inputSchema: jsonSchema({ type: "object", properties: { query: { type: "string" } }, required: ["query"] }),
     execute: governed("web_search", async ({ query }, { capabilityToken }) => {
       // A real tool would send the token to its backend, which verifies it.
       return { results: [`https://example.org/search?q=${encodeURIComponent(query)}`], token: capabilityToken.slice(0, 12) };
@@ -26,12 +22,12 @@ const tools = {
   }),
   shell: tool({
     description: "Run a shell command",
-    inputSchema: { type: "object", properties: { command: { type: "string" } }, required: ["command"] },
+    inputSchema: jsonSchema({ type: "object", properties: { command: { type: "string" } }, required: ["command"] }),
     execute: governed("shell", async ({ command }) => `ran ${command}`, { gov, riskLevel: 5 }),
   }),
   read_wiki: tool({
     description: "Read an internal wiki page",
-    inputSchema: { type: "object", properties: { page: { type: "string" } }, required: ["page"] },
+    inputSchema: jsonSchema({ type: "object", properties: { page: { type: "string" } }, required: ["page"] }),
     execute: governed("read_wiki", async ({ page }) => `contents of ${page}`, {
       gov,
       riskLevel: 2,
@@ -40,20 +36,36 @@ const tools = {
   }),
 };
 
-// What generateText does with tool calls, in brief.
-for (let step = 0; step < 10; step++) {
+const usage = { inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 1, text: 1, reasoning: 0 } };
+/** One scripted model turn: the next tool call, or a final answer. */
+function scriptedTurn() {
   const calls = nextToolCalls();
-  if (calls.length === 0) break;
-  for (const { toolCallId, toolName, args } of calls) {
-    try {
-      const output = await tools[toolName].execute(args, { toolCallId, messages: [] });
-      console.log(`${toolName}: allowed -> ${JSON.stringify(output)}`);
-    } catch (e) {
-      if (!(e instanceof LexeconDeniedError)) throw e;
-      // The SDK turns a throwing tool into a tool-error part the model sees.
-      console.log(`${toolName}: ${e.verdict} -> ${e.reason}`);
-    }
+  if (calls.length === 0) {
+    return { content: [{ type: "text", text: "done" }], finishReason: { unified: "stop", raw: "stop" }, usage, warnings: [] };
+  }
+  return {
+    content: calls.map(({ toolCallId, toolName, args }) => ({ type: "tool-call", toolCallId, toolName, input: JSON.stringify(args) })),
+    finishReason: { unified: "tool-calls", raw: "tool_calls" },
+    usage,
+    warnings: [],
+  };
+}
+
+const result = await generateText({
+  model: new MockLanguageModelV4({ doGenerate: async () => scriptedTurn() }),
+  tools,
+  stopWhen: stepCountIs(10),
+  prompt: "Research the WebAssembly component model, then tidy up the server.",
+});
+
+// A governed tool that is refused throws LexeconDeniedError; the SDK turns
+// it into a tool-error part, which the model sees and can answer to.
+for (const step of result.steps) {
+  for (const part of step.content) {
+    if (part.type === "tool-result") console.log(`${part.toolName}: allowed -> ${JSON.stringify(part.output)}`);
+    if (part.type === "tool-error") console.log(`${part.toolName}: ${part.error.verdict} -> ${part.error.reason}`);
   }
 }
+console.log(`model: ${result.text}`);
 const report = await gov.verifyLedger();
 console.log(`ledger: ${report.entries} entries, ${report.valid ? "valid" : "INVALID"}`);
