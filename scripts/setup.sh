@@ -6,6 +6,8 @@
 #   - wasm-bindgen-cli at exactly the version js/bindings pins
 #   - wasm-tools (inspects the component's imports in a test)
 #   - js/node_modules from package-lock.json (npm ci)
+#   - Debian's prometheus (prometheus, promtool) and systemd-analyze, for the
+#     tests of examples/deploy/ (apt-get, as root)
 #   - a running PostgreSQL for the storage tests (started if installed but down)
 set -euo pipefail
 
@@ -37,6 +39,20 @@ fi
 step "npm dependencies (js/)"
 if [[ ! -d "$root/js/node_modules" || "$root/js/package-lock.json" -nt "$root/js/node_modules/.package-lock.json" ]]; then
   (cd "$root/js" && npm ci --no-audit --no-fund)
+fi
+
+step "prometheus, promtool and systemd-analyze (host/tests/deploy.rs)"
+need_pkgs=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
+if ((${#need_pkgs[@]})); then
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    # Installing Debian's prometheus does not start it (no systemd here).
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null; }
+  else
+    echo "warning: install ${need_pkgs[*]} (Debian packages) for host/tests/deploy.rs" >&2
+  fi
 fi
 
 step "postgresql"

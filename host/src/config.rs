@@ -351,7 +351,7 @@ pub struct MonitoringConfig {
     /// Also serve `GET /metrics` on this port (the guide's 9090).
     #[serde(default)]
     pub prometheus_port: Option<u16>,
-    /// Not supported (alert in Prometheus: see the README's alerting rules).
+    /// Not supported (alert in Prometheus: examples/deploy/prometheus-alerts.yaml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_on_denied_high_risk: Option<Yaml>,
     /// Not supported.
@@ -755,7 +755,7 @@ impl Config {
             if v.is_some() {
                 return Err(unsupported(
                     key,
-                    "alerting is done by Prometheus rules on the exported metrics; remove it",
+                    "alerting is done by Prometheus rules on the exported metrics (examples/deploy/prometheus-alerts.yaml has the guide's); remove it",
                 ));
             }
         }
