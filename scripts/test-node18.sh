@@ -8,7 +8,8 @@
 #   - edge.test.js simulates Workers, Vercel Edge and Deno inside Node, and
 #     those runtimes have a global Web Crypto, which Node 18 does not (the
 #     package's `node` entry installs it; edge entries rely on the runtime);
-#   - runtimes.test.js runs the package in Deno, workerd, edge-runtime and Bun;
+#   - runtimes.test.js runs the package in Deno, workerd, edge-runtime, Bun
+#     and Next.js;
 #   - jco.test.js runs jco's transpilation of the WASI component, whose
 #     output needs a newer Node.
 # Only on x86-64 Linux (the binary fetched); elsewhere it says so and exits 0.

@@ -1,16 +1,17 @@
 // The package in real edge runtimes, as a user gets it (`npm pack`, the
 // tarball installed into a fresh project): Deno; workerd, the open-source
 // runtime of Cloudflare Workers; edge-runtime, the sandbox Vercel ships for
-// running edge functions (`vercel dev`, Next.js); and Bun, which takes the
-// `node` entry. They come from npm as devDependencies (`deno`, `workerd`,
-// `edge-runtime`, `bun`), so `npm ci` installs them. edge.test.js runs the same
+// running edge functions (`vercel dev`, Next.js); a Next.js edge route, built
+// and served by Next itself; and Bun, which takes the `node` entry. They come
+// from npm as devDependencies (`deno`, `workerd`, `edge-runtime`, `next`,
+// `bun`), so `npm ci` installs them. edge.test.js runs the same
 // handler inside Node under each runtime's resolution condition; this runs
 // it where those conditions are meant for.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -312,4 +313,71 @@ console.log(JSON.stringify(await gov.verifyLedger()));
   // The same file, read by the package on Node: the same chain.
   const fromNode = JSON.parse(execFileSync(process.execPath, ["node-verify.js", ledger], { ...quiet, cwd: project }));
   assert.deepEqual(fromNode, out.ledger);
+});
+
+test("Next.js: an edge route handler built by `next build` and served by `next start` (the `edge-light` condition, webpack)", { timeout: 240_000 }, async () => {
+  // Next.js is what most Vercel Edge code is built with: webpack under the
+  // `edge-light` condition, the `.wasm?module` import shipped as a wasm
+  // binding, and Next's edge sandbox around the route.
+  const app = join(project, "next-app");
+  mkdirSync(join(app, "app/tools/call"), { recursive: true });
+  mkdirSync(join(app, "node_modules"), { recursive: true });
+  for (const pkg of ["next", "react", "react-dom"]) {
+    symlinkSync(join(jsRoot, "node_modules", pkg), join(app, "node_modules", pkg), "dir");
+  }
+  symlinkSync(join(project, "node_modules/lexecon"), join(app, "node_modules/lexecon"), "dir");
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-app", private: true, type: "module" }));
+  copyFileSync(join(jsRoot, "examples/edge-worker.js"), join(app, "worker.js"));
+  copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
+  writeFileSync(
+    join(app, "app/tools/call/route.js"),
+    `import worker from "../../../worker.js";
+export const runtime = "edge";
+export function POST(request) {
+  return worker.fetch(request, {});
+}
+`,
+  );
+  writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
+  const next = join(jsRoot, "node_modules/next/dist/bin/next");
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
+  execFileSync(process.execPath, [next, "build"], { ...quiet, cwd: app, env });
+  // The route is an edge function whose engine arrives as a wasm binding.
+  const manifest = JSON.parse(readFileSync(join(app, ".next/server/middleware-manifest.json"), "utf8"));
+  const route = manifest.functions["/tools/call/route"];
+  assert.ok(route, `no edge function for the route: ${Object.keys(manifest.functions).join(" ")}`);
+  assert.equal(route.wasm?.length, 1, JSON.stringify(route));
+
+  const port = await freePort();
+  const child = spawn(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  try {
+    const call = async (tool) => {
+      const res = await fetch(`http://127.0.0.1:${port}/tools/call`, { method: "POST", body: JSON.stringify({ tool, args: { query: "next", command: "id" } }) });
+      const text = await res.text();
+      return { status: res.status, body: text.startsWith("{") ? JSON.parse(text) : { text } };
+    };
+    let allowed;
+    for (let waited = 0; ; waited += 250) {
+      try {
+        allowed = await call("web_search");
+        break;
+      } catch (e) {
+        if (waited > 30_000 || child.exitCode !== null) throw new Error(`next start did not answer: ${output}`, { cause: e });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${output}`);
+    assert.equal(allowed.body.decision.decision, "permit");
+    assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
+    const denied = await call("shell");
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+  } finally {
+    child.kill();
+    await exited;
+  }
 });
