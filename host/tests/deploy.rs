@@ -113,6 +113,7 @@ fn systemd_unit_verifies_and_starts_the_server_as_written() {
     let node_id = get("LEXECON_NODE_ID");
 
     // The install steps in the unit's header: init, then load a policy.
+    // Commands run with the unit's environment, as its user would.
     let admin = |args: &[&str]| {
         let out = Command::new(bin)
             .args(args)
@@ -121,6 +122,7 @@ fn systemd_unit_verifies_and_starts_the_server_as_written() {
             .output()
             .unwrap();
         assert!(out.status.success(), "lexecon {args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     std::fs::create_dir_all(&state).unwrap();
     admin(&["init", "--node-id", &node_id]);
@@ -151,17 +153,8 @@ fn systemd_unit_verifies_and_starts_the_server_as_written() {
     // systemd stops the service with SIGTERM: a graceful, clean exit.
     let status = server.terminate();
     assert!(status.success(), "exit after SIGTERM: {status}");
-    let out = Command::new(bin)
-        .args(["ledger", "verify"])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("ledger valid: 3 entries"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let verified = admin(&["ledger", "verify"]);
+    assert!(verified.contains("ledger valid: 3 entries"), "{verified}");
 }
 
 /// A `prometheus` server over `dir`, killed on drop.
