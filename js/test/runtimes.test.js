@@ -70,11 +70,15 @@ function freePort() {
   });
 }
 
-/** Starts `workerd serve` in `dir`; resolves once `probe` answers. */
-async function startWorkerd(dir, probe) {
-  const child = spawn(binary("workerd"), ["serve", "config.capnp", "--experimental"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => (stderr += chunk));
+/**
+ * Starts a server process; resolves once `probe` (a URL) answers at all, or
+ * with a 2xx when `ok` is set. Its output is kept for failure messages.
+ */
+async function startServer(command, args, { cwd, env, probe, ok = false }) {
+  const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const stop = async () => {
     if (child.exitCode === null) child.kill();
@@ -83,15 +87,25 @@ async function startWorkerd(dir, probe) {
   for (let waited = 0; ; waited += 100) {
     try {
       const res = await fetch(probe);
-      if (res.ok) return { stop, stderr: () => stderr };
+      if (!ok || res.ok) return { stop, output: () => output };
     } catch (e) {
-      if (waited > 20_000 || child.exitCode !== null) {
+      if (waited > 30_000 || child.exitCode !== null) {
         await stop();
-        throw new Error(`workerd did not answer: ${stderr}`, { cause: e });
+        throw new Error(`${args[0] ?? command} did not answer: ${output}`, { cause: e });
       }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Starts `workerd serve` in `dir`; resolves once `probe` answers 2xx. */
+const startWorkerd = (dir, probe) => startServer(binary("workerd"), ["serve", "config.capnp", "--experimental"], { cwd: dir, probe, ok: true });
+
+/** POSTs a tool call to the edge example's handler at `base`. */
+async function callTool(base, tool) {
+  const res = await fetch(new URL("/tools/call", base), { method: "POST", body: JSON.stringify({ tool, args: { query: "q", command: "id" } }) });
+  const text = await res.text();
+  return { status: res.status, body: text.startsWith("{") ? JSON.parse(text) : { text } };
 }
 
 test("workerd: a Worker bundled as wrangler bundles it keeps its ledger in a Durable Object (the `workerd` condition)", { timeout: 120_000 }, async () => {
@@ -168,17 +182,13 @@ const worker :Workerd.Worker = (
 `,
   );
   const base = `http://127.0.0.1:${port}`;
-  const call = async (tool) => {
-    const res = await fetch(`${base}/tools/call`, { method: "POST", body: JSON.stringify({ tool, args: { query: "workerd", command: "id" } }) });
-    const body = await res.text();
-    return { status: res.status, body: JSON.parse(body.startsWith("{") ? body : JSON.stringify({ text: body })) };
-  };
+  const call = (tool) => callTool(base, tool);
   const verify = async () => (await fetch(`${base}/ledger/verify`)).json();
 
   let server = await startWorkerd(out, `${base}/ledger/verify`);
   try {
     const allowed = await call("web_search");
-    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.stderr()}`);
+    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
     assert.equal(allowed.body.decision.decision, "permit");
     assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
     const denied = await call("shell");
@@ -264,10 +274,7 @@ addEventListener("fetch", (event) => event.respondWith(worker.fetch(event.reques
   );
   const server = await runServer({ runtime, host: "127.0.0.1", port: 0 });
   try {
-    const call = async (tool) => {
-      const res = await fetch(`${server.url}tools/call`, { method: "POST", body: JSON.stringify({ tool, args: { query: "vercel", command: "id" } }) });
-      return { status: res.status, body: await res.json() };
-    };
+    const call = (tool) => callTool(server.url, tool);
     const allowed = await call("web_search");
     assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
     assert.equal(allowed.body.decision.decision, "permit");
@@ -349,35 +356,19 @@ export function POST(request) {
   assert.equal(route.wasm?.length, 1, JSON.stringify(route));
 
   const port = await freePort();
-  const child = spawn(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const base = `http://127.0.0.1:${port}`;
+  // Any answer means it is up (the handler answers a GET with 404).
+  const server = await startServer(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/tools/call` });
   try {
-    const call = async (tool) => {
-      const res = await fetch(`http://127.0.0.1:${port}/tools/call`, { method: "POST", body: JSON.stringify({ tool, args: { query: "next", command: "id" } }) });
-      const text = await res.text();
-      return { status: res.status, body: text.startsWith("{") ? JSON.parse(text) : { text } };
-    };
-    let allowed;
-    for (let waited = 0; ; waited += 250) {
-      try {
-        allowed = await call("web_search");
-        break;
-      } catch (e) {
-        if (waited > 30_000 || child.exitCode !== null) throw new Error(`next start did not answer: ${output}`, { cause: e });
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${output}`);
+    const call = (tool) => callTool(base, tool);
+    const allowed = await call("web_search");
+    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
     assert.equal(allowed.body.decision.decision, "permit");
     assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
     const denied = await call("shell");
     assert.equal(denied.status, 403);
     assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
   } finally {
-    child.kill();
-    await exited;
+    await server.stop();
   }
 });
