@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import * as main from "lexecon";
 import * as client from "lexecon/client";
@@ -20,7 +21,23 @@ test("node entry points resolve to lib/", () => {
     if (typeof target === "object" && target.node) {
       assert.match(target.node, /^\.\/lib\//, `${subpath}: ${target.node}`);
       assert.match(import.meta.resolve(`lexecon${subpath.slice(1)}`), /\/js\/lib\//, subpath);
+      // `require` (CommonJS) resolves to lib/ too; for "." to the entry
+      // without top-level await.
+      assert.match(createRequire(import.meta.url).resolve(`lexecon${subpath.slice(1)}`), /\/js\/lib\//, subpath);
     }
+  }
+  assert.match(createRequire(import.meta.url).resolve("lexecon"), /\/js\/lib\/entry\/node-require\.js$/);
+});
+
+test("require(\"lexecon\") exports what import does, from the same module instances", () => {
+  // src/entry/node-require.js lists the names; Node 18 cannot require ES modules.
+  const source = readFileSync(`${jsRoot}src/entry/node-require.js`, "utf8");
+  const exported = [...source.matchAll(/^export \{([^}]*)\}/gm)].flatMap((m) => m[1].split(",").map((s) => s.trim()).filter(Boolean));
+  assert.deepEqual(exported.sort(), Object.keys(main).sort());
+  if (process.features.require_module) {
+    const cjs = createRequire(import.meta.url)("lexecon");
+    // fileStorage is a small wrapper each entry inlines; both load lib/file-storage.js.
+    for (const name of Object.keys(main)) if (name !== "fileStorage") assert.equal(cjs[name], main[name], name);
   }
 });
 

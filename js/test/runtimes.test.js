@@ -1,8 +1,9 @@
 // The package in real edge runtimes, as a user gets it (`npm pack`, the
 // tarball installed into a fresh project): Deno; workerd, the open-source
 // runtime of Cloudflare Workers; edge-runtime, the sandbox Vercel ships for
-// running edge functions (`vercel dev`, Next.js); a Next.js edge route, built
-// and served by Next itself; and Bun, which takes the `node` entry. They come
+// running edge functions (`vercel dev`, Next.js); a Next.js edge route and a
+// Node.js-runtime route, built and served by Next itself; and Bun, which
+// takes the `node` entry. They come
 // from npm as devDependencies (`deno`, `workerd`, `edge-runtime`, `next`,
 // `bun`), so `npm ci` installs them. edge.test.js runs the same
 // handler inside Node under each runtime's resolution condition; this runs
@@ -11,7 +12,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -286,6 +287,97 @@ addEventListener("fetch", (event) => event.respondWith(worker.fetch(event.reques
   } finally {
     await server.close();
   }
+});
+
+test("Next.js: a Node.js-runtime route (Next's default) keeps a file ledger, under `next start` and as standalone output (the `node` condition, webpack)", { timeout: 240_000 }, async () => {
+  // Webpack bundles the package's Node build into the server chunks, so the
+  // .wasm is not where the package keeps it. Before src/wasm-file.js, `next
+  // build` failed here: "Module not found: Can't resolve 'lexecon_js_bg.wasm'".
+  const app = join(project, "next-node-app");
+  mkdirSync(join(app, "app/decide"), { recursive: true });
+  mkdirSync(join(app, "node_modules"), { recursive: true });
+  for (const pkg of ["next", "react", "react-dom"]) {
+    symlinkSync(join(jsRoot, "node_modules", pkg), join(app, "node_modules", pkg), "dir");
+  }
+  // A real copy (not a link), so that the standalone output's file tracing
+  // copies real files.
+  cpSync(join(project, "node_modules/lexecon"), join(app, "node_modules/lexecon"), { recursive: true });
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-node-app", private: true, type: "module" }));
+  copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
+  writeFileSync(
+    join(app, "app/decide/route.js"),
+    `import { Lexecon, fileStorage } from "lexecon";
+import { policy } from "../../policy.js";
+export const runtime = "nodejs";
+let node;
+export async function POST(request) {
+  node ??= Lexecon.create({ nodeId: "next-node", policy, storage: fileStorage(process.env.LEXECON_LEDGER) });
+  const gov = await node;
+  const { tool } = await request.json();
+  const d = await gov.decide({ actor: "model", proposed_action: \`Execute \${tool}\`, tool, user_intent: "test", risk_level: 1 });
+  return Response.json(d, { status: d.allowed ? 200 : 403 });
+}
+`,
+  );
+  writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
+  // js/README's recipe for output that ships only traced files (the root is
+  // the app, not the test project around it).
+  writeFileSync(
+    join(app, "next.config.js"),
+    `export default {
+  output: "standalone",
+  outputFileTracingRoot: import.meta.dirname,
+  outputFileTracingIncludes: { "/**": ["./node_modules/lexecon/package.json", "./node_modules/lexecon/dist/wasm/lexecon_js_bg.wasm"] },
+};
+`,
+  );
+  const next = join(jsRoot, "node_modules/next/dist/bin/next");
+  const ledger = join(app, "ledger.db");
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LEXECON_LEDGER: ledger };
+  execFileSync(process.execPath, [next, "build"], { ...quiet, cwd: app, env });
+  const standalone = join(app, ".next/standalone");
+  assert.ok(existsSync(join(standalone, "node_modules/lexecon/dist/wasm/lexecon_js_bg.wasm")), "the .wasm is traced into the standalone output");
+
+  const decide = async (base, tool) => {
+    const res = await fetch(new URL("/decide", base), { method: "POST", body: JSON.stringify({ tool }) });
+    return { status: res.status, body: await res.json() };
+  };
+  const serve = async (command, args, cwd, port) => {
+    const base = `http://127.0.0.1:${port}`;
+    // Any answer means it is up (a GET on the route answers 405).
+    const server = await startServer(command, args, { cwd, env: { ...env, PORT: String(port), HOSTNAME: "127.0.0.1" }, probe: `${base}/decide` });
+    try {
+      const allowed = await decide(base, "web_search");
+      assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
+      assert.match(allowed.body.capability_token.token, /^lxc1\./);
+      const denied = await decide(base, "shell");
+      assert.equal(denied.status, 403);
+      assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+    } finally {
+      await server.stop();
+    }
+  };
+  let port = await freePort();
+  await serve(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], app, port);
+  // The standalone server where the package's own files are gone, as where
+  // only the output is deployed: the engine comes from the traced copy.
+  renameSync(join(app, "node_modules/lexecon"), join(app, "lexecon.moved"));
+  try {
+    port = await freePort();
+    await serve(process.execPath, ["server.js"], standalone, port);
+  } finally {
+    renameSync(join(app, "lexecon.moved"), join(app, "node_modules/lexecon"));
+  }
+  // Both servers wrote one chain: the policy, then two decisions each.
+  writeFileSync(
+    join(project, "next-verify.js"),
+    `import { Lexecon, fileStorage } from "lexecon";
+const gov = await Lexecon.create({ nodeId: "next-node", storage: fileStorage(process.argv[2]) });
+console.log(JSON.stringify(await gov.verifyLedger()));
+`,
+  );
+  const report = JSON.parse(execFileSync(process.execPath, ["next-verify.js", ledger], { ...quiet, cwd: project }));
+  assert.deepEqual({ valid: report.valid, entries: report.entries }, { valid: true, entries: 5 });
 });
 
 test("Bun: the installed package decides and keeps a file ledger that Node verifies (the `node` condition)", { timeout: 120_000 }, () => {
