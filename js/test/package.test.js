@@ -19,11 +19,13 @@ function run(file, cwd) {
   }
 }
 
-const app = `import { Lexecon, memoryStorage } from "lexecon";
+// A bundled app that keeps its ledger in a file (the file ledger's code is
+// loaded on first use, so the bundle inlines that dynamic import too).
+const app = `import { Lexecon, fileStorage } from "lexecon";
 const policy = { name: "p", mode: "strict", relations: [{ type: "permits", subject: "model", action: "action:web_search", object: "*" }] };
-const gov = await Lexecon.create({ nodeId: "app-1", policy, storage: memoryStorage() });
+const gov = await Lexecon.create({ nodeId: "app-1", policy, storage: fileStorage("ledger.db") });
 const d = await gov.decide({ actor: "model", proposed_action: "Execute web_search", tool: "web_search", user_intent: "Research", risk_level: 1 });
-console.log(JSON.stringify({ allowed: d.allowed }));
+console.log(JSON.stringify({ allowed: d.allowed, ledger: (await gov.verifyLedger()).entries }));
 `;
 
 test("npm pack → install the tarball → import lexecon", { timeout: 120_000 }, () => {
@@ -126,9 +128,9 @@ test("an app bundled into one file (esbuild, as for AWS Lambda) finds the .wasm 
   assert.match(alone.stderr, /code: 'wasm_not_found'/);
 
   // Run from the project: found through its node_modules.
-  assert.deepEqual(JSON.parse(run(join(out, "index.mjs"), project).stdout), { allowed: true });
+  assert.deepEqual(JSON.parse(run(join(out, "index.mjs"), project).stdout), { allowed: true, ledger: 2 });
 
   // Deployed with the .wasm copied beside the bundle, as the error says.
   copyFileSync(join(project, "node_modules/lexecon/dist/wasm/lexecon_js_bg.wasm"), join(out, "lexecon_js_bg.wasm"));
-  assert.deepEqual(JSON.parse(run("index.mjs", out).stdout), { allowed: true });
+  assert.deepEqual(JSON.parse(run("index.mjs", out).stdout), { allowed: true, ledger: 2 });
 });
