@@ -12,7 +12,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -378,6 +378,70 @@ console.log(JSON.stringify(await gov.verifyLedger()));
   );
   const report = JSON.parse(execFileSync(process.execPath, ["next-verify.js", ledger], { ...quiet, cwd: project }));
   assert.deepEqual({ valid: report.valid, entries: report.entries }, { valid: true, entries: 5 });
+});
+
+test("Next.js dev server with Turbopack (`next dev --turbopack`, create-next-app's default): an edge route and a Node.js route", { timeout: 240_000 }, async () => {
+  // Turbopack is a bundler of its own. With the package before
+  // src/wasm-file.js, the Node.js route answered 500: "Module not found:
+  // Can't resolve 'lexecon_js_bg.wasm'". Turbopack wants `next` inside its
+  // root, so the app lives under js/ (whose node_modules has it), with the
+  // packed package copied in.
+  const app = mkdtempSync(join(jsRoot, "test", ".tmp-next-dev-"));
+  try {
+    mkdirSync(join(app, "app/decide"), { recursive: true });
+    mkdirSync(join(app, "app/tools/call"), { recursive: true });
+    cpSync(join(project, "node_modules/lexecon"), join(app, "node_modules/lexecon"), { recursive: true });
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-dev-app", private: true, type: "module" }));
+    copyFileSync(join(jsRoot, "examples/edge-worker.js"), join(app, "worker.js"));
+    copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
+    writeFileSync(
+      join(app, "app/tools/call/route.js"),
+      `import worker from "../../../worker.js";
+export const runtime = "edge";
+export function POST(request) {
+  return worker.fetch(request, {});
+}
+`,
+    );
+    writeFileSync(
+      join(app, "app/decide/route.js"),
+      `import { Lexecon, fileStorage } from "lexecon";
+import { policy } from "../../policy.js";
+export const runtime = "nodejs";
+let node;
+export async function POST(request) {
+  node ??= Lexecon.create({ nodeId: "next-dev", policy, storage: fileStorage(process.env.LEXECON_LEDGER) });
+  const gov = await node;
+  const { tool } = await request.json();
+  const d = await gov.decide({ actor: "model", proposed_action: \`Execute \${tool}\`, tool, user_intent: "test", risk_level: 1 });
+  return Response.json(d, { status: d.allowed ? 200 : 403 });
+}
+`,
+    );
+    writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
+    const next = join(jsRoot, "node_modules/next/dist/bin/next");
+    const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LEXECON_LEDGER: join(app, "ledger.db") };
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    // The dev server compiles a route on its first request; a GET on the
+    // Node.js route compiles it (and answers 405).
+    const server = await startServer(process.execPath, [next, "dev", "--turbopack", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/decide` });
+    try {
+      const res = await fetch(new URL("/decide", base), { method: "POST", body: JSON.stringify({ tool: "web_search" }) });
+      const body = await res.json().catch(() => ({}));
+      assert.equal(res.status, 200, `${JSON.stringify(body)} ${server.output()}`);
+      assert.match(body.capability_token.token, /^lxc1\./);
+      const allowed = await callTool(base, "web_search");
+      assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
+      assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
+      const denied = await callTool(base, "shell");
+      assert.equal(denied.status, 403);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
 });
 
 test("Bun: the installed package decides and keeps a file ledger that Node verifies (the `node` condition)", { timeout: 120_000 }, () => {
