@@ -5,34 +5,42 @@
 // one file (esbuild or webpack for a server, AWS Lambda, Next.js's Node.js
 // runtime) no longer sits in the package, so two more places are tried, in
 // order:
-//   1. dist/wasm/lexecon_js_bg.wasm relative to this code (the package as
-//      installed);
+//   1. the package's own copy: the entry passes
+//      `new URL("../../dist/wasm/lexecon_js_bg.wasm", import.meta.url)`,
+//      written out in that literal form because file tracers (@vercel/nft:
+//      Vercel's Node.js functions, Next.js, Nitro) ship the files that form
+//      names. Webpack turns it into an asset reference that is no file:
+//      URL (`readFileSync` cannot read it); it is then skipped;
 //   2. lexecon_js_bg.wasm next to the running file (a bundle, with the .wasm
 //      copied beside it);
 //   3. `lexecon/lexecon.wasm` resolved from the working directory (a bundle
 //      run from a project whose node_modules holds the package).
 // If none holds it, the error says what was tried and how to fix it.
-//
-// The URLs are built from a variable, never as `new URL("…",
-// import.meta.url)`: webpack rewrites that literal form into an asset
-// reference that `readFileSync` cannot read.
 import { LexeconError } from "./errors.js";
 
-const PACKAGE_PATH = "../../dist/wasm/lexecon_js_bg.wasm";
 const FILE_NAME = "lexecon_js_bg.wasm";
 
 /**
  * The .wasm's bytes.
  * @param {(name: string) => any} builtin  returns a Node built-in module (`node:fs`; `node:module` and `node:url` only if the package's own copy is missing)
+ * @param {unknown} packaged  the entry's `new URL("../../dist/wasm/lexecon_js_bg.wasm", import.meta.url)`
  * @param {string} base  `import.meta.url` of the entry point
  * @returns {Uint8Array}
  */
-export function readWasmFile(builtin, base) {
+export function readWasmFile(builtin, packaged, base) {
   const { readFileSync } = builtin("node:fs");
   const cwd = process.cwd();
   /** @type {[string, () => string | URL][]} */
   const candidates = [
-    [PACKAGE_PATH, () => new URL(PACKAGE_PATH, base)],
+    [
+      "the package's dist/wasm/lexecon_js_bg.wasm",
+      () => {
+        // Webpack's asset reference passes `instanceof URL` (its prototype is
+        // URL's) but has no protocol.
+        if (!(packaged instanceof URL) || packaged.protocol !== "file:") throw new TypeError("not a file: URL");
+        return packaged;
+      },
+    ],
     [FILE_NAME, () => new URL(FILE_NAME, base)],
     [`lexecon/lexecon.wasm from ${cwd}`, () => builtin("node:module").createRequire(`${cwd}/`).resolve("lexecon/lexecon.wasm")],
   ];
@@ -42,7 +50,8 @@ export function readWasmFile(builtin, base) {
     try {
       where = candidate();
     } catch {
-      // No `lexecon` under the working directory.
+      // Not a file: URL (webpack's asset reference), or no `lexecon` under
+      // the working directory.
       tried.push(label);
       continue;
     }

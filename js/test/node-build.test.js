@@ -13,6 +13,7 @@ import * as main from "lexecon";
 import * as client from "lexecon/client";
 import * as file from "lexecon/file";
 import * as init from "lexecon/init";
+import { nodeFileTrace } from "@vercel/nft";
 import { jsRoot } from "./helpers.js";
 
 test("node entry points resolve to lib/", () => {
@@ -64,4 +65,13 @@ test("importing lexecon loads neither the file ledger nor node:module where Node
   // Node >= 20.16 hands out node:fs through process.getBuiltinModule; only
   // older Node pays for node:module's createRequire (src/entry/node.js).
   if (typeof process.getBuiltinModule === "function") assert.equal(out.module, false);
+});
+
+test("file tracers ship the .wasm with the node entries (@vercel/nft, as Vercel's Node.js functions and Next.js trace)", async () => {
+  // They follow the literal `new URL("…", import.meta.url)` the entries pass
+  // to src/wasm-file.js; built from a variable, the .wasm was left out.
+  for (const entry of ["lib/entry/node.js", "lib/entry/node-require.js"]) {
+    const { fileList } = await nodeFileTrace([join(jsRoot, entry)], { base: jsRoot });
+    assert.ok(fileList.has("dist/wasm/lexecon_js_bg.wasm"), `${entry}: ${[...fileList].join(" ")}`);
+  }
 });

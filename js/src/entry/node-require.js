@@ -9,7 +9,9 @@
 import { initSync } from "./init.js";
 import { readWasmFile } from "../wasm-file.js";
 
-initSync(new WebAssembly.Module(readWasmFile((name) => process.getBuiltinModule(name), import.meta.url)));
+// The literal `new URL("…", import.meta.url)` is what file tracers follow (src/wasm-file.js).
+const packaged = new URL("../../dist/wasm/lexecon_js_bg.wasm", import.meta.url);
+initSync(new WebAssembly.Module(readWasmFile((name) => process.getBuiltinModule(name), packaged, import.meta.url)));
 
 // What `import "lexecon"` exports (node-build.test.js compares the lists).
 export {

@@ -24,7 +24,10 @@ if (!Object.getOwnPropertyDescriptor(globalThis, "crypto")) {
   Object.defineProperty(globalThis, "crypto", { value: webcrypto, configurable: true, writable: true, enumerable: false });
 }
 
-initWasmSync(new WebAssembly.Module(readWasmFile(builtin, import.meta.url)));
+// The literal `new URL("…", import.meta.url)` is what file tracers follow (src/wasm-file.js).
+initWasmSync(
+  new WebAssembly.Module(readWasmFile(builtin, new URL("../../dist/wasm/lexecon_js_bg.wasm", import.meta.url), import.meta.url)),
+);
 
 export * from "../api.js";
 export { fileStorage } from "../file-storage-lazy.js";
