@@ -109,6 +109,67 @@ async function callTool(base, tool) {
   return { status: res.status, body: text.startsWith("{") ? JSON.parse(text) : { text } };
 }
 
+/** Next.js's CLI, from js/node_modules. */
+const nextCli = join(jsRoot, "node_modules/next/dist/bin/next");
+
+/** The edge example's handler as an App Router route with `runtime = "edge"`, at app/tools/call. */
+const edgeRoute = `import worker from "../../../worker.js";
+export const runtime = "edge";
+export function POST(request) {
+  return worker.fetch(request, {});
+}
+`;
+
+/** A Node.js-runtime route at app/decide: decides \`{ tool }\`, ledger in the file $LEXECON_LEDGER. */
+const nodeRoute = `import { Lexecon, fileStorage } from "lexecon";
+import { policy } from "../../policy.js";
+export const runtime = "nodejs";
+let node;
+export async function POST(request) {
+  node ??= Lexecon.create({ nodeId: "next-node", policy, storage: fileStorage(process.env.LEXECON_LEDGER) });
+  const gov = await node;
+  const { tool } = await request.json();
+  const d = await gov.decide({ actor: "model", proposed_action: \`Execute \${tool}\`, tool, user_intent: "test", risk_level: 1 });
+  return Response.json(d, { status: d.allowed ? 200 : 403 });
+}
+`;
+
+/**
+ * Writes a Next.js App Router app into `app`: package.json, a layout, the
+ * examples' policy and edge handler, and `routes` (`{ "tools/call":
+ * edgeRoute }`, paths under app/). The packed package is linked in, or
+ * copied with `copyPackage` (standalone output's file tracing copies what
+ * links point to as links); `next`, `react` and `react-dom` are linked from
+ * js/node_modules unless `linkNext` is false (the app then finds them by
+ * living under js/).
+ */
+function writeNextApp(app, routes, { copyPackage = false, linkNext = true } = {}) {
+  mkdirSync(join(app, "node_modules"), { recursive: true });
+  if (linkNext) {
+    for (const pkg of ["next", "react", "react-dom"]) {
+      symlinkSync(join(jsRoot, "node_modules", pkg), join(app, "node_modules", pkg), "dir");
+    }
+  }
+  const lexecon = join(project, "node_modules/lexecon");
+  if (copyPackage) cpSync(lexecon, join(app, "node_modules/lexecon"), { recursive: true });
+  else symlinkSync(lexecon, join(app, "node_modules/lexecon"), "dir");
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-app", private: true, type: "module" }));
+  copyFileSync(join(jsRoot, "examples/edge-worker.js"), join(app, "worker.js"));
+  copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
+  for (const [route, source] of Object.entries(routes)) {
+    mkdirSync(join(app, "app", route), { recursive: true });
+    writeFileSync(join(app, "app", route, "route.js"), source);
+  }
+  writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
+}
+
+/** POSTs \`{ tool }\` to the Node.js route at `base`. */
+async function decideVia(base, tool) {
+  const res = await fetch(new URL("/decide", base), { method: "POST", body: JSON.stringify({ tool }) });
+  const text = await res.text();
+  return { status: res.status, body: text.startsWith("{") ? JSON.parse(text) : { text } };
+}
+
 test("workerd: a Worker bundled as wrangler bundles it keeps its ledger in a Durable Object (the `workerd` condition)", { timeout: 120_000 }, async () => {
   // The edge example's handler inside a Durable Object, whose transactional
   // storage is the node's async storage adapter (the example's
@@ -294,32 +355,7 @@ test("Next.js: a Node.js-runtime route (Next's default) keeps a file ledger, und
   // .wasm is not where the package keeps it. Before src/wasm-file.js, `next
   // build` failed here: "Module not found: Can't resolve 'lexecon_js_bg.wasm'".
   const app = join(project, "next-node-app");
-  mkdirSync(join(app, "app/decide"), { recursive: true });
-  mkdirSync(join(app, "node_modules"), { recursive: true });
-  for (const pkg of ["next", "react", "react-dom"]) {
-    symlinkSync(join(jsRoot, "node_modules", pkg), join(app, "node_modules", pkg), "dir");
-  }
-  // A real copy (not a link), so that the standalone output's file tracing
-  // copies real files.
-  cpSync(join(project, "node_modules/lexecon"), join(app, "node_modules/lexecon"), { recursive: true });
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-node-app", private: true, type: "module" }));
-  copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
-  writeFileSync(
-    join(app, "app/decide/route.js"),
-    `import { Lexecon, fileStorage } from "lexecon";
-import { policy } from "../../policy.js";
-export const runtime = "nodejs";
-let node;
-export async function POST(request) {
-  node ??= Lexecon.create({ nodeId: "next-node", policy, storage: fileStorage(process.env.LEXECON_LEDGER) });
-  const gov = await node;
-  const { tool } = await request.json();
-  const d = await gov.decide({ actor: "model", proposed_action: \`Execute \${tool}\`, tool, user_intent: "test", risk_level: 1 });
-  return Response.json(d, { status: d.allowed ? 200 : 403 });
-}
-`,
-  );
-  writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
+  writeNextApp(app, { decide: nodeRoute }, { copyPackage: true });
   // js/README's recipe for output that ships only traced files (the root is
   // the app, not the test project around it).
   writeFileSync(
@@ -331,26 +367,21 @@ export async function POST(request) {
 };
 `,
   );
-  const next = join(jsRoot, "node_modules/next/dist/bin/next");
   const ledger = join(app, "ledger.db");
   const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LEXECON_LEDGER: ledger };
-  execFileSync(process.execPath, [next, "build"], { ...quiet, cwd: app, env });
+  execFileSync(process.execPath, [nextCli, "build"], { ...quiet, cwd: app, env });
   const standalone = join(app, ".next/standalone");
   assert.ok(existsSync(join(standalone, "node_modules/lexecon/dist/wasm/lexecon_js_bg.wasm")), "the .wasm is traced into the standalone output");
 
-  const decide = async (base, tool) => {
-    const res = await fetch(new URL("/decide", base), { method: "POST", body: JSON.stringify({ tool }) });
-    return { status: res.status, body: await res.json() };
-  };
   const serve = async (command, args, cwd, port) => {
     const base = `http://127.0.0.1:${port}`;
     // Any answer means it is up (a GET on the route answers 405).
     const server = await startServer(command, args, { cwd, env: { ...env, PORT: String(port), HOSTNAME: "127.0.0.1" }, probe: `${base}/decide` });
     try {
-      const allowed = await decide(base, "web_search");
+      const allowed = await decideVia(base, "web_search");
       assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
       assert.match(allowed.body.capability_token.token, /^lxc1\./);
-      const denied = await decide(base, "shell");
+      const denied = await decideVia(base, "shell");
       assert.equal(denied.status, 403);
       assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
     } finally {
@@ -358,7 +389,7 @@ export async function POST(request) {
     }
   };
   let port = await freePort();
-  await serve(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], app, port);
+  await serve(process.execPath, [nextCli, "start", "-p", String(port), "-H", "127.0.0.1"], app, port);
   // The standalone server where the package's own files are gone, as where
   // only the output is deployed: the engine comes from the traced copy.
   renameSync(join(app, "node_modules/lexecon"), join(app, "lexecon.moved"));
@@ -388,49 +419,17 @@ test("Next.js dev server with Turbopack (`next dev --turbopack`, create-next-app
   // packed package copied in.
   const app = mkdtempSync(join(jsRoot, "test", ".tmp-next-dev-"));
   try {
-    mkdirSync(join(app, "app/decide"), { recursive: true });
-    mkdirSync(join(app, "app/tools/call"), { recursive: true });
-    cpSync(join(project, "node_modules/lexecon"), join(app, "node_modules/lexecon"), { recursive: true });
-    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-dev-app", private: true, type: "module" }));
-    copyFileSync(join(jsRoot, "examples/edge-worker.js"), join(app, "worker.js"));
-    copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
-    writeFileSync(
-      join(app, "app/tools/call/route.js"),
-      `import worker from "../../../worker.js";
-export const runtime = "edge";
-export function POST(request) {
-  return worker.fetch(request, {});
-}
-`,
-    );
-    writeFileSync(
-      join(app, "app/decide/route.js"),
-      `import { Lexecon, fileStorage } from "lexecon";
-import { policy } from "../../policy.js";
-export const runtime = "nodejs";
-let node;
-export async function POST(request) {
-  node ??= Lexecon.create({ nodeId: "next-dev", policy, storage: fileStorage(process.env.LEXECON_LEDGER) });
-  const gov = await node;
-  const { tool } = await request.json();
-  const d = await gov.decide({ actor: "model", proposed_action: \`Execute \${tool}\`, tool, user_intent: "test", risk_level: 1 });
-  return Response.json(d, { status: d.allowed ? 200 : 403 });
-}
-`,
-    );
-    writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
-    const next = join(jsRoot, "node_modules/next/dist/bin/next");
+    writeNextApp(app, { "tools/call": edgeRoute, decide: nodeRoute }, { copyPackage: true, linkNext: false });
     const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LEXECON_LEDGER: join(app, "ledger.db") };
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     // The dev server compiles a route on its first request; a GET on the
     // Node.js route compiles it (and answers 405).
-    const server = await startServer(process.execPath, [next, "dev", "--turbopack", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/decide` });
+    const server = await startServer(process.execPath, [nextCli, "dev", "--turbopack", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/decide` });
     try {
-      const res = await fetch(new URL("/decide", base), { method: "POST", body: JSON.stringify({ tool: "web_search" }) });
-      const body = await res.json().catch(() => ({}));
-      assert.equal(res.status, 200, `${JSON.stringify(body)} ${server.output()}`);
-      assert.match(body.capability_token.token, /^lxc1\./);
+      const decided = await decideVia(base, "web_search");
+      assert.equal(decided.status, 200, `${JSON.stringify(decided.body)} ${server.output()}`);
+      assert.match(decided.body.capability_token.token, /^lxc1\./);
       const allowed = await callTool(base, "web_search");
       assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
       assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
@@ -483,28 +482,9 @@ test("Next.js: an edge route handler built by `next build` and served by `next s
   // `edge-light` condition, the `.wasm?module` import shipped as a wasm
   // binding, and Next's edge sandbox around the route.
   const app = join(project, "next-app");
-  mkdirSync(join(app, "app/tools/call"), { recursive: true });
-  mkdirSync(join(app, "node_modules"), { recursive: true });
-  for (const pkg of ["next", "react", "react-dom"]) {
-    symlinkSync(join(jsRoot, "node_modules", pkg), join(app, "node_modules", pkg), "dir");
-  }
-  symlinkSync(join(project, "node_modules/lexecon"), join(app, "node_modules/lexecon"), "dir");
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "next-app", private: true, type: "module" }));
-  copyFileSync(join(jsRoot, "examples/edge-worker.js"), join(app, "worker.js"));
-  copyFileSync(join(jsRoot, "examples/policy.js"), join(app, "policy.js"));
-  writeFileSync(
-    join(app, "app/tools/call/route.js"),
-    `import worker from "../../../worker.js";
-export const runtime = "edge";
-export function POST(request) {
-  return worker.fetch(request, {});
-}
-`,
-  );
-  writeFileSync(join(app, "app/layout.js"), `export default function Layout({ children }) { return children; }\n`);
-  const next = join(jsRoot, "node_modules/next/dist/bin/next");
+  writeNextApp(app, { "tools/call": edgeRoute });
   const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
-  execFileSync(process.execPath, [next, "build"], { ...quiet, cwd: app, env });
+  execFileSync(process.execPath, [nextCli, "build"], { ...quiet, cwd: app, env });
   // The route is an edge function whose engine arrives as a wasm binding.
   const manifest = JSON.parse(readFileSync(join(app, ".next/server/middleware-manifest.json"), "utf8"));
   const route = manifest.functions["/tools/call/route"];
@@ -514,7 +494,7 @@ export function POST(request) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   // Any answer means it is up (the handler answers a GET with 404).
-  const server = await startServer(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/tools/call` });
+  const server = await startServer(process.execPath, [nextCli, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/tools/call` });
   try {
     const call = (tool) => callTool(base, tool);
     const allowed = await call("web_search");
