@@ -3,7 +3,10 @@
 //! `ExecStart`, `Environment` and `EnvironmentFile` start a working server;
 //! a real Prometheus scrapes a server with `prometheus.yml`, loads
 //! `prometheus-alerts.yaml`, and evaluates every alert and dashboard
-//! expression. Needs `systemd-analyze`, `prometheus` and `promtool`
+//! expression; the container image's entry point runs as the image runs it
+//! (the Dockerfile's `ENV`), and, where podman and the base image are at
+//! hand (an ignored test: no registry is reachable from CI), the image is
+//! built and run. Needs `systemd-analyze`, `prometheus` and `promtool`
 //! (`scripts/setup.sh` installs Debian's `prometheus`); these tests fail,
 //! never skip, without them.
 
@@ -366,4 +369,271 @@ fn prometheus_scrapes_the_server_and_every_alert_and_panel_evaluates() {
     for rule in rules["data"]["groups"][0]["rules"].as_array().unwrap() {
         assert_eq!(rule["state"], "inactive", "{rule}");
     }
+}
+
+/// The `ENV` settings of `examples/deploy/Dockerfile`.
+fn dockerfile_env() -> Vec<(String, String)> {
+    let text = read_deploy_file("Dockerfile");
+    let mut env = Vec::new();
+    // Within an `ENV` instruction continued with `\`.
+    let mut continued = false;
+    for line in text.lines().map(str::trim) {
+        let body = match line.strip_prefix("ENV ") {
+            Some(rest) => rest,
+            None if continued => line,
+            None => continue,
+        };
+        continued = body.ends_with('\\');
+        let (k, v) = body.trim_end_matches('\\').trim().split_once('=').unwrap();
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+/// Runs `examples/deploy/docker-entrypoint.sh` as the image does (its `ENV`,
+/// with this test's paths for the image's), `lexecon` on the `PATH`.
+fn start_entrypoint(home: &Path, extra: &[(&str, &str)]) -> support::server::ServerProcess {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lexecon"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg(deploy_file("docker-entrypoint.sh"))
+        .env_remove("LEXECON_NODE_ID")
+        .env_remove("LEXECON_API_KEY")
+        .env_remove("LEXECON_CONFIG")
+        .env("PATH", path);
+    for (k, v) in dockerfile_env() {
+        let v = match k.as_str() {
+            "LEXECON_HOME" => home.to_str().unwrap().to_string(),
+            "LEXECON_COMPONENT" => lexecon::component::component_path()
+                .to_str()
+                .unwrap()
+                .to_string(),
+            "LEXECON_COMPILE_CACHE" => home.join("cache").to_str().unwrap().to_string(),
+            // Loopback and any free port; the image listens on 0.0.0.0:8000.
+            "LEXECON_HOST" => "127.0.0.1".to_string(),
+            "LEXECON_PORT" => "0".to_string(),
+            _ => v,
+        };
+        cmd.env(k, v);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    support::server::spawn_command(cmd)
+}
+
+#[test]
+fn container_entrypoint_creates_the_node_loads_the_policy_and_serves() {
+    let env = dockerfile_env();
+    let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "LEXECON_HOME",
+            "LEXECON_COMPONENT",
+            "LEXECON_COMPILE_CACHE",
+            "LEXECON_HOST",
+            "LEXECON_PORT"
+        ]
+    );
+    let dockerfile = read_deploy_file("Dockerfile");
+    assert!(
+        dockerfile.contains(
+            "COPY examples/deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh"
+        )
+    );
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]"#));
+
+    // The guide's Kubernetes sidecar: LEXECON_NODE_ID, the policy mounted
+    // as a file, nothing created beforehand.
+    let home = tempfile::tempdir().unwrap();
+    let etc = tempfile::tempdir().unwrap();
+    let policy = etc.path().join("policy.json");
+    std::fs::copy(example_policy_path("ai_assistant.json"), &policy).unwrap();
+    let sidecar = [
+        ("LEXECON_NODE_ID", "app-sidecar"),
+        ("LEXECON_POLICY_FILE", policy.to_str().unwrap()),
+    ];
+    let mut server = start_entrypoint(home.path(), &sidecar);
+    let client = LexeconClient::new(&server.url, None).unwrap();
+    assert_eq!(client.status().unwrap()["node_id"], "app-sidecar");
+    assert!(client.decide(&web_search()).unwrap().allowed);
+    assert!(!client.decide(&system_command()).unwrap().allowed);
+    let key = std::fs::read(home.path().join("nodes/app-sidecar/keys/public_key.pem")).unwrap();
+    let status = server.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+
+    // A restart (a new container on the same volume) keeps the node, and
+    // loading the same policy again records nothing.
+    let mut server = start_entrypoint(home.path(), &sidecar);
+    let client = LexeconClient::new(&server.url, None).unwrap();
+    assert!(client.decide(&web_search()).unwrap().allowed);
+    assert!(server.terminate().success());
+    let again = std::fs::read(home.path().join("nodes/app-sidecar/keys/public_key.pem")).unwrap();
+    assert_eq!(key, again, "the node's key survives a restart");
+    let verify = support::server::cli(
+        home.path(),
+        &["ledger", "verify", "--node-id", "app-sidecar"],
+    );
+    let out = support::server::stdout(&verify);
+    assert!(
+        out.contains("ledger valid: 4 entries"),
+        "{out} {}",
+        stderr(&verify)
+    );
+
+    // The guide's `docker run -v ~/.lexecon:/data/.lexecon`: a home with one
+    // node made by `lexecon init` outside, served as it is.
+    let mounted = tempfile::tempdir().unwrap();
+    let init = support::server::cli(mounted.path(), &["init", "--node-id", "production-node"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let mut server = start_entrypoint(mounted.path(), &[]);
+    let client = LexeconClient::new(&server.url, None).unwrap();
+    assert_eq!(client.status().unwrap()["node_id"], "production-node");
+    assert!(server.terminate().success());
+
+    // An empty home and no node id: a node `lexecon` is created.
+    let empty = tempfile::tempdir().unwrap();
+    let mut server = start_entrypoint(empty.path(), &[]);
+    let client = LexeconClient::new(&server.url, None).unwrap();
+    assert_eq!(client.status().unwrap()["node_id"], "lexecon");
+    assert!(server.terminate().success());
+}
+
+/// Runs `podman` with `args`; its stdout, or a panic with its stderr.
+fn podman(args: &[&str]) -> String {
+    let out = tool("podman", args);
+    assert!(out.status.success(), "podman {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes the test's container and image, however the test ends.
+struct PodmanCleanup {
+    container: String,
+    image: String,
+}
+
+impl Drop for PodmanCleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rm", "-f", &self.container])
+            .output();
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.image])
+            .output();
+    }
+}
+
+/// `examples/deploy/Dockerfile` built by podman and run as the guide's
+/// sidecar. Ignored: it needs podman and the `debian:bookworm-slim` image,
+/// and no container registry is reachable from CI. Run it with
+/// `cargo test -p lexecon --test deploy -- --ignored container_image`
+/// (README.md, "Running it as a service").
+#[test]
+#[ignore = "needs podman and the debian:bookworm-slim image"]
+fn container_image_builds_and_serves_as_the_guide_runs_it() {
+    // The build context the Dockerfile expects (the repository root), with
+    // this build's binary and component.
+    let context = tempfile::tempdir().unwrap();
+    let put = |from: &Path, to: &str| {
+        let dest = context.path().join(to);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from, &dest).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    };
+    put(
+        Path::new(env!("CARGO_BIN_EXE_lexecon")),
+        "target/release/lexecon",
+    );
+    put(&lexecon::component::component_path(), "target/lexecon.wasm");
+    put(
+        &deploy_file("docker-entrypoint.sh"),
+        "examples/deploy/docker-entrypoint.sh",
+    );
+    put(&deploy_file("Dockerfile"), "examples/deploy/Dockerfile");
+
+    let tag = format!("localhost/lexecon-test:{}", std::process::id());
+    let name = format!("lexecon-test-{}", std::process::id());
+    let _cleanup = PodmanCleanup {
+        container: name.clone(),
+        image: tag.clone(),
+    };
+    let ctx = context.path().to_str().unwrap();
+    let dockerfile = context.path().join("examples/deploy/Dockerfile");
+    podman(&[
+        "build",
+        "-q",
+        "-t",
+        &tag,
+        "-f",
+        dockerfile.to_str().unwrap(),
+        ctx,
+    ]);
+
+    // The guide's sidecar: LEXECON_NODE_ID and the policy as a mounted file.
+    let policy = example_policy_path("ai_assistant.json");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    podman(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        "-e",
+        "LEXECON_NODE_ID=app-sidecar",
+        "-v",
+        &format!("{}:/etc/lexecon/policy.json:ro", policy.display()),
+        &tag,
+    ]);
+    let client = LexeconClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+    let start = Instant::now();
+    while client.health().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the container did not answer: {}",
+            podman(&["logs", &name])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(client.status().unwrap()["node_id"], "app-sidecar");
+    assert!(client.decide(&web_search()).unwrap().allowed);
+    assert!(!client.decide(&system_command()).unwrap().allowed);
+    // `docker stop` sends SIGTERM to PID 1, the server: a clean exit.
+    podman(&["stop", "-t", "30", &name]);
+    assert_eq!(
+        podman(&["inspect", "--format", "{{.State.ExitCode}}", &name]),
+        "0",
+        "{}",
+        podman(&["logs", &name])
+    );
+    let logs = podman(&["logs", &name]);
+    assert!(logs.contains("listening on"), "{logs}");
+
+    // The guide's `docker run -v ~/.lexecon:/data/.lexecon`, with a home
+    // that the image's user cannot write: a clear refusal, not a new node.
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new("podman")
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/data/.lexecon", home.path().display()),
+            &tag,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/data/.lexecon is not writable by uid 10001"),
+        "{}",
+        stderr(&out)
+    );
 }

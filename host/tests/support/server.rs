@@ -212,13 +212,19 @@ pub fn spawn_server(home: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerP
     cmd.args(args)
         .env("LEXECON_HOME", home)
         .env_remove("LEXECON_NODE_ID")
-        .env_remove("LEXECON_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("LEXECON_API_KEY");
     for (k, v) in env {
         cmd.env(k, v);
     }
+    spawn_command(cmd)
+}
+
+/// Starts `cmd` (a server, or a script that execs one) and reads
+/// `listening on URL` from its stdout.
+pub fn spawn_command(mut cmd: Command) -> ServerProcess {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let out = child.stdout.take().unwrap();
     let err = child.stderr.take().unwrap();
