@@ -7,7 +7,8 @@
 #      or a node `lexecon` if $LEXECON_HOME has none (a mounted home with
 #      exactly one node is served as it is);
 #   2. loads $LEXECON_POLICY_FILE (default /etc/lexecon/policy.json) if it
-#      exists; loading the active policy again records nothing;
+#      exists (an error if it was set and does not); loading the active
+#      policy again records nothing;
 #   3. runs `lexecon server` in its place (PID 1, so `docker stop`'s SIGTERM
 #      is the server's graceful shutdown), with any arguments passed on.
 # host/tests/deploy.rs runs this script as written.
@@ -34,8 +35,23 @@ elif [ -z "$(ls -A "$LEXECON_HOME/nodes" 2>/dev/null || true)" ]; then
   lexecon init --node-id "$LEXECON_NODE_ID"
 fi
 
+# A ConfigMap volume mounted at the file's path without `subPath` (as the
+# guide's sidecar manifest does) is a directory holding the file: take the
+# one .json in it.
+if [ -d "$policy" ]; then
+  found="$(find -L "$policy" -mindepth 1 -maxdepth 1 -type f -name '*.json')"
+  case "$found" in
+    "") echo "lexecon: $policy is a directory with no .json file in it" >&2; exit 1 ;;
+    *"
+"*) echo "lexecon: $policy holds several .json files; mount the one policy" >&2; exit 1 ;;
+  esac
+  policy="$found"
+fi
 if [ -f "$policy" ]; then
   lexecon policy load --file "$policy"
+elif [ -n "${LEXECON_POLICY_FILE:-}" ]; then
+  echo "lexecon: LEXECON_POLICY_FILE=$LEXECON_POLICY_FILE does not exist" >&2
+  exit 1
 fi
 
 exec lexecon server "$@"

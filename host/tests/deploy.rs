@@ -390,21 +390,25 @@ fn dockerfile_env() -> Vec<(String, String)> {
     env
 }
 
-/// Runs `examples/deploy/docker-entrypoint.sh` as the image does (its `ENV`,
-/// with this test's paths for the image's), `lexecon` on the `PATH`.
-fn start_entrypoint(home: &Path, extra: &[(&str, &str)]) -> support::server::ServerProcess {
+/// `PATH` with this build's `lexecon` first, as the image installs it.
+fn entrypoint_path() -> String {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_lexecon"));
-    let path = format!(
+    format!(
         "{}:{}",
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
-    );
+    )
+}
+
+/// Runs `examples/deploy/docker-entrypoint.sh` as the image does (its `ENV`,
+/// with this test's paths for the image's), `lexecon` on the `PATH`.
+fn start_entrypoint(home: &Path, extra: &[(&str, &str)]) -> support::server::ServerProcess {
     let mut cmd = Command::new("sh");
     cmd.arg(deploy_file("docker-entrypoint.sh"))
         .env_remove("LEXECON_NODE_ID")
         .env_remove("LEXECON_API_KEY")
         .env_remove("LEXECON_CONFIG")
-        .env("PATH", path);
+        .env("PATH", entrypoint_path());
     for (k, v) in dockerfile_env() {
         let v = match k.as_str() {
             "LEXECON_HOME" => home.to_str().unwrap().to_string(),
@@ -496,12 +500,38 @@ fn container_entrypoint_creates_the_node_loads_the_policy_and_serves() {
     assert_eq!(client.status().unwrap()["node_id"], "production-node");
     assert!(server.terminate().success());
 
-    // An empty home and no node id: a node `lexecon` is created.
+    // An empty home and no node id: a node `lexecon` is created. The
+    // policy mounted as the guide's manifest mounts its ConfigMap (at the
+    // file's path, no `subPath`): a directory holding policy.json.
     let empty = tempfile::tempdir().unwrap();
-    let mut server = start_entrypoint(empty.path(), &[]);
+    let config_map = etc.path().join("policy-dir");
+    std::fs::create_dir(&config_map).unwrap();
+    std::fs::copy(&policy, config_map.join("policy.json")).unwrap();
+    let mut server = start_entrypoint(
+        empty.path(),
+        &[("LEXECON_POLICY_FILE", config_map.to_str().unwrap())],
+    );
     let client = LexeconClient::new(&server.url, None).unwrap();
     assert_eq!(client.status().unwrap()["node_id"], "lexecon");
+    assert!(client.decide(&web_search()).unwrap().allowed);
     assert!(server.terminate().success());
+
+    // A policy file that was named but is not there: no server that denies
+    // everything, an error.
+    let missing = etc.path().join("missing.json");
+    let out = Command::new("sh")
+        .arg(deploy_file("docker-entrypoint.sh"))
+        .env("LEXECON_HOME", empty.path())
+        .env("LEXECON_POLICY_FILE", &missing)
+        .env("PATH", entrypoint_path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("missing.json does not exist"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Runs `podman` with `args`; its stdout, or a panic with its stderr.
