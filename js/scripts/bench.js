@@ -1,5 +1,6 @@
 // `npm run bench`: the figures in README.md ("Figures"), in one run.
-//   - module load + instantiate (fresh processes, `await import("lexecon")`)
+//   - module load + instantiate (fresh processes, `await import("lexecon")`),
+//     and in the same processes the first Lexecon.create and first decide
 //   - decide p50/p99 with memoryStorage, through the public API
 //   - the same through the raw wasm engine (no queue, no adapter)
 //   - one Ed25519 signature inside wasm (the anchor for decide)
@@ -32,12 +33,14 @@ const probeSource = readFileSync(probe, "utf8");
 const loads = [];
 const loadCpu = [];
 const creates = [];
+const firstDecides = [];
 const evalLoads = [];
 for (let i = 0; i < 15; i++) {
   const out = JSON.parse(execFileSync(process.execPath, [probe], { cwd: root, encoding: "utf8" }));
   loads.push(out.load);
   loadCpu.push(out.cpu);
   creates.push(out.create);
+  firstDecides.push(out.firstDecide);
   const cold = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", probeSource], { cwd: root, encoding: "utf8" }));
   evalLoads.push(cold.load);
 }
@@ -127,6 +130,7 @@ const figures = {
   load_ms: { median: median(loads), min: Math.min(...loads), max: Math.max(...loads), cpu_median: median(loadCpu) },
   load_first_esm_import_ms: { median: median(evalLoads) },
   create_ms: { median: median(creates) },
+  first_decide_ms: { median: median(firstDecides) },
   decide_allow_us: { p50: us(percentile(allowSamples, 50)), p99: us(percentile(allowSamples, 99)) },
   decide_deny_us: { p50: us(percentile(denySamples, 50)), p99: us(percentile(denySamples, 99)) },
   raw_engine_decide_us: { p50: us(percentile(rawSorted, 50)), p99: us(percentile(rawSorted, 99)) },
@@ -149,7 +153,8 @@ if (asJson) {
   console.log(`Node ${f.node}, ${f.cpus} CPUs, load average ${f.load_average.toFixed(2)}`);
   console.log(`module load + instantiate   ${f.load_ms.median.toFixed(1)} ms median wall (min ${f.load_ms.min.toFixed(1)}, max ${f.load_ms.max.toFixed(1)}), ${f.load_ms.cpu_median.toFixed(1)} ms CPU`);
   console.log(`  … as node -e's first import ${f.load_first_esm_import_ms.median.toFixed(1)} ms median wall (includes starting Node's ES module loader)`);
-  console.log(`Lexecon.create (no policy)  ${f.create_ms.median.toFixed(2)} ms median`);
+  console.log(`Lexecon.create (no policy)  ${f.create_ms.median.toFixed(2)} ms median (the process's first)`);
+  console.log(`first decide in a process   ${f.first_decide_ms.median.toFixed(2)} ms median (V8 compiles the wasm it calls)`);
   console.log(`decide, allow (memory)      p50 ${f.decide_allow_us.p50} µs, p99 ${f.decide_allow_us.p99} µs`);
   console.log(`decide, deny (memory)       p50 ${f.decide_deny_us.p50} µs, p99 ${f.decide_deny_us.p99} µs`);
   console.log(`raw engine prepare+commit   p50 ${f.raw_engine_decide_us.p50} µs, p99 ${f.raw_engine_decide_us.p99} µs`);
