@@ -390,6 +390,12 @@ fn dockerfile_env() -> Vec<(String, String)> {
     env
 }
 
+/// A run that must fail and say `text` on stderr.
+fn assert_fails_with(out: &std::process::Output, text: &str) {
+    assert!(!out.status.success(), "expected a failure: {}", stderr(out));
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
 /// `PATH` with this build's `lexecon` first, as the image installs it.
 fn entrypoint_path() -> String {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_lexecon"));
@@ -526,12 +532,7 @@ fn container_entrypoint_creates_the_node_loads_the_policy_and_serves() {
         .env("PATH", entrypoint_path())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("missing.json does not exist"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "missing.json does not exist");
 }
 
 /// Runs `podman` with `args`; its stdout, or a panic with its stderr.
@@ -660,10 +661,5 @@ fn container_image_builds_and_serves_as_the_guide_runs_it() {
         ])
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("/data/.lexecon is not writable by uid 10001"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "/data/.lexecon is not writable by uid 10001");
 }

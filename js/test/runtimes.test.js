@@ -170,6 +170,22 @@ async function decideVia(base, tool) {
   return { status: res.status, body: text.startsWith("{") ? JSON.parse(text) : { text } };
 }
 
+/**
+ * The edge example's handler at `base` permits web_search with a token and
+ * forbids shell (the policy's relations[2]); `output` names the server's
+ * output for failure messages. Returns the permitted call's decision.
+ */
+async function assertEdgeHandler(base, output = () => "") {
+  const allowed = await callTool(base, "web_search");
+  assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${output()}`);
+  assert.equal(allowed.body.decision.decision, "permit");
+  assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
+  const denied = await callTool(base, "shell");
+  assert.equal(denied.status, 403);
+  assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+  return allowed.body.decision;
+}
+
 test("workerd: a Worker bundled as wrangler bundles it keeps its ledger in a Durable Object (the `workerd` condition)", { timeout: 120_000 }, async () => {
   // The edge example's handler inside a Durable Object, whose transactional
   // storage is the node's async storage adapter (the example's
@@ -249,13 +265,7 @@ const worker :Workerd.Worker = (
 
   let server = await startWorkerd(out, `${base}/ledger/verify`);
   try {
-    const allowed = await call("web_search");
-    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
-    assert.equal(allowed.body.decision.decision, "permit");
-    assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
-    const denied = await call("shell");
-    assert.equal(denied.status, 403);
-    assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+    await assertEdgeHandler(base, server.output);
     // The policy and two decisions, read back from the object's storage.
     assert.deepEqual({ ...(await verify()), headHash: undefined }, { valid: true, entries: 3, headHash: undefined });
   } finally {
@@ -336,15 +346,8 @@ addEventListener("fetch", (event) => event.respondWith(worker.fetch(event.reques
   );
   const server = await runServer({ runtime, host: "127.0.0.1", port: 0 });
   try {
-    const call = (tool) => callTool(server.url, tool);
-    const allowed = await call("web_search");
-    assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
-    assert.equal(allowed.body.decision.decision, "permit");
-    assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
-    assert.equal(allowed.body.decision.ledger_index, 1);
-    const denied = await call("shell");
-    assert.equal(denied.status, 403);
-    assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+    const permitted = await assertEdgeHandler(server.url);
+    assert.equal(permitted.ledger_index, 1);
   } finally {
     await server.close();
   }
@@ -430,11 +433,7 @@ test("Next.js dev server with Turbopack (`next dev --turbopack`, create-next-app
       const decided = await decideVia(base, "web_search");
       assert.equal(decided.status, 200, `${JSON.stringify(decided.body)} ${server.output()}`);
       assert.match(decided.body.capability_token.token, /^lxc1\./);
-      const allowed = await callTool(base, "web_search");
-      assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
-      assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
-      const denied = await callTool(base, "shell");
-      assert.equal(denied.status, 403);
+      await assertEdgeHandler(base, server.output);
     } finally {
       await server.stop();
     }
@@ -496,14 +495,7 @@ test("Next.js: an edge route handler built by `next build` and served by `next s
   // Any answer means it is up (the handler answers a GET with 404).
   const server = await startServer(process.execPath, [nextCli, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: app, env, probe: `${base}/tools/call` });
   try {
-    const call = (tool) => callTool(base, tool);
-    const allowed = await call("web_search");
-    assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
-    assert.equal(allowed.body.decision.decision, "permit");
-    assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
-    const denied = await call("shell");
-    assert.equal(denied.status, 403);
-    assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
+    await assertEdgeHandler(base, server.output);
   } finally {
     await server.stop();
   }
