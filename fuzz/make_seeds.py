@@ -101,7 +101,7 @@ put(
 tokens = []
 for _, v in vectors():
     def walk(x):
-        if isinstance(x, str) and x.startswith("lxc1."):
+        if isinstance(x, str) and x.startswith("lxc2."):
             tokens.append(x)
         elif isinstance(x, dict):
             for y in x.values():

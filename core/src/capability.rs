@@ -2,9 +2,12 @@
 //! kind of tool call, verifiable offline with the node's public key.
 //!
 //! Compact form (for headers such as `X-Capability-Token`):
-//! `lxc1.<base64url(claims)>.<base64url(signature)>`, no padding, where
+//! `lxc2.<base64url(claims)>.<base64url(signature)>`, no padding, where
 //! `claims` is the RFC 8785 canonical JSON of [`TokenClaims`] and the
-//! signature is Ed25519 over `b"lexecon-capability-v1\n" ‖ claims`.
+//! signature is Ed25519 over `b"lexecon-capability-v2\n" ‖ SHA-256(claims)`
+//! (the 32 raw digest bytes). Signing the digest rather than the ~430-byte
+//! claims keeps Ed25519's two SHA-512 passes to one block each, as for a
+//! denial's signature over its decision hash.
 
 use std::fmt;
 
@@ -15,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::signer::{self, VerifyError};
 
 /// Prefix of every compact token.
-pub const TOKEN_PREFIX: &str = "lxc1.";
+pub const TOKEN_PREFIX: &str = "lxc2.";
 /// Domain separation for token signatures.
-pub const TOKEN_SIGNING_CONTEXT: &[u8] = b"lexecon-capability-v1\n";
+pub const TOKEN_SIGNING_CONTEXT: &[u8] = b"lexecon-capability-v2\n";
 /// Longest compact token accepted by [`verify_token`].
 pub const MAX_TOKEN_LEN: usize = 4096;
 
@@ -64,7 +67,7 @@ impl TokenClaims {
     }
 
     /// The exact bytes that are signed.
-    pub fn signing_message(&self) -> Result<Vec<u8>, TokenError> {
+    pub fn signing_message(&self) -> Result<[u8; SIGNING_MESSAGE_LEN], TokenError> {
         Ok(signing_message(&self.canonical()?))
     }
 
@@ -75,11 +78,15 @@ impl TokenClaims {
     }
 }
 
-/// `TOKEN_SIGNING_CONTEXT ‖ canonical claims`.
-pub fn signing_message(canonical_claims: &[u8]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(TOKEN_SIGNING_CONTEXT.len() + canonical_claims.len());
-    msg.extend_from_slice(TOKEN_SIGNING_CONTEXT);
-    msg.extend_from_slice(canonical_claims);
+/// Length of [`signing_message`]: the context and a SHA-256 digest.
+pub const SIGNING_MESSAGE_LEN: usize = TOKEN_SIGNING_CONTEXT.len() + 32;
+
+/// `TOKEN_SIGNING_CONTEXT ‖ SHA-256(canonical claims)`.
+pub fn signing_message(canonical_claims: &[u8]) -> [u8; SIGNING_MESSAGE_LEN] {
+    let mut msg = [0u8; SIGNING_MESSAGE_LEN];
+    let (context, digest) = msg.split_at_mut(TOKEN_SIGNING_CONTEXT.len());
+    context.copy_from_slice(TOKEN_SIGNING_CONTEXT);
+    digest.copy_from_slice(&crate::hash::sha256(canonical_claims));
     msg
 }
 
@@ -101,7 +108,7 @@ pub struct CapabilityToken {
     /// The claims, flattened (`token_id`, `actor`, `tool`, …).
     #[serde(flatten)]
     pub claims: TokenClaims,
-    /// `lxc1.…`: what the tool verifies.
+    /// `lxc2.…`: what the tool verifies.
     pub token: String,
 }
 
@@ -203,12 +210,17 @@ pub fn verify_token(
             "longer than {MAX_TOKEN_LEN} bytes"
         )));
     }
+    if token.starts_with("lxc1.") {
+        return Err(TokenError::Malformed(
+            "a version-1 (`lxc1.`) token: this node issues and verifies `lxc2.` tokens".into(),
+        ));
+    }
     let rest = token
         .strip_prefix(TOKEN_PREFIX)
-        .ok_or_else(|| TokenError::Malformed("missing `lxc1.` prefix".into()))?;
+        .ok_or_else(|| TokenError::Malformed("missing `lxc2.` prefix".into()))?;
     let (claims_b64, sig_b64) = rest
         .split_once('.')
-        .ok_or_else(|| TokenError::Malformed("expected `lxc1.<claims>.<signature>`".into()))?;
+        .ok_or_else(|| TokenError::Malformed("expected `lxc2.<claims>.<signature>`".into()))?;
     let claims_bytes = URL_SAFE_NO_PAD
         .decode(claims_b64)
         .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
@@ -375,10 +387,11 @@ mod tests {
         let pk = Ed25519Signer::from_seed(&[1; 32]).public_key();
         for t in [
             "",
-            "lxc1.",
-            "lxc1.abc",
-            "lxc1.!!.!!",
+            "lxc2.",
+            "lxc2.abc",
+            "lxc2.!!.!!",
             "jwt.a.b",
+            "lxc2.e30.AAAA",
             "lxc1.e30.AAAA",
         ] {
             assert!(

@@ -309,7 +309,7 @@ impl LexeconClient {
     }
 
     /// `POST /tokens/verify`: whether a capability token (the compact
-    /// `lxc1.…` string) is valid now.
+    /// `lxc2.…` string) is valid now.
     ///
     /// # Errors
     /// Transport and API errors (an invalid token is `Ok` with `valid: false`).

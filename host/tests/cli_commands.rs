@@ -268,7 +268,7 @@ fn decide_from_flags_and_from_a_json_file() {
         d["capability_token"]["token"]
             .as_str()
             .unwrap()
-            .starts_with("lxc1.")
+            .starts_with("lxc2.")
     );
     let file = node.home.path().join("req.json");
     std::fs::write(&file, r#"{"actor": "model", "proposed_action": "Execute system_command", "tool": "execute", "user_intent": "Run command", "risk_level": 5}"#).unwrap();
@@ -376,7 +376,7 @@ fn ledger_show_and_token_verify() {
     ok(&node.cli(&["token", "verify", &whole]));
     let e = failed(&node.cli(&["token", "verify", token, "--tool", "shell"]));
     assert!(e.contains("shell"), "{e}");
-    let e = failed(&node.cli(&["token", "verify", "lxc1.nope.nope"]));
+    let e = failed(&node.cli(&["token", "verify", "lxc2.nope.nope"]));
     assert!(e.contains("malformed"), "{e}");
 }
 

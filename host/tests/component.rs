@@ -207,7 +207,7 @@ fn decides_signs_records_and_verifies_like_the_guide() {
         Err(TokenError::WrongTool { .. })
     ));
     assert!(matches!(
-        engine.verify_token("lxc1.nope", Expect::default()),
+        engine.verify_token("lxc2.nope", Expect::default()),
         Err(TokenError::Malformed(_))
     ));
     // And natively, with the same key.

@@ -140,7 +140,7 @@ fn guide_permitted_action_is_allowed_with_a_token() {
     assert_eq!(r.body["allowed"], true);
     assert_eq!(r.body["decision"], "permit");
     let token = &r.body["capability_token"];
-    assert!(token["token"].as_str().unwrap().starts_with("lxc1."));
+    assert!(token["token"].as_str().unwrap().starts_with("lxc2."));
     assert_eq!(token["tool"], "web_search");
     for field in [
         "request_id",
@@ -414,7 +414,7 @@ fn tokens_verify_as_string_or_object_and_scope() {
     );
     assert_eq!(r.body["valid"], false);
     assert_eq!(r.body["error"], "wrong_tool");
-    let r = api.post("/tokens/verify", &json!({"token": "lxc1.garbage.garbage"}));
+    let r = api.post("/tokens/verify", &json!({"token": "lxc2.garbage.garbage"}));
     assert_eq!(r.body["valid"], false);
     assert_eq!(r.body["error"], "malformed");
     let mut forged = token["token"].as_str().unwrap().as_bytes().to_vec();

@@ -35,7 +35,7 @@ test("decide: allowed with a token, denied with the reason; snake_case fields", 
   assert.deepEqual(Object.keys(d).sort(), DECISION_FIELDS);
   assert.equal(d.allowed, true);
   assert.equal(d.decision, "permit");
-  assert.match(d.capability_token.token, /^lxc1\./);
+  assert.match(d.capability_token.token, /^lxc2\./);
   assert.equal(d.capability_token.tool, "web_search");
   assert.equal(d.capability_token.node_id, "app-1");
   assert.equal(d.ledger_index, 1);

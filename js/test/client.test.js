@@ -85,7 +85,7 @@ test("decide, decideBatch, verifyToken, getLedgerEntry over HTTP with a bearer k
   const client = new LexeconClient({ baseUrl, apiKey: API_KEY, timeoutMs: 2000 });
   const d = await client.decide(search);
   assert.equal(d.allowed, true);
-  assert.match(d.capability_token.token, /^lxc1\./);
+  assert.match(d.capability_token.token, /^lxc2\./);
   const batch = await client.decideBatch([search, execute]);
   assert.deepEqual(
     batch.map((x) => x.decision),
@@ -142,7 +142,7 @@ test("governed works the same over the client", async () => {
   const shell = governed("execute", async () => "ran", { client, riskLevel: 5 });
   await assert.rejects(shell({ cmd: "rm -rf /" }), LexeconDeniedError);
   assert.equal(calls.length, 1);
-  assert.match(calls[0], /^lxc1\./);
+  assert.match(calls[0], /^lxc2\./);
 });
 
 // ---------------------------------------------------------------------------

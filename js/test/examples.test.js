@@ -20,7 +20,7 @@ test("LangChain.js: tool(func, fields) invoked with the model's tool calls", () 
   const out = run("langchain.js");
   assert.match(out, /^web_search: allowed -> top result/m);
   assert.match(out, /^shell: deny -> /m);
-  assert.match(out, /^read_wiki: allowed -> contents of onboarding \(token lxc1\./m);
+  assert.match(out, /^read_wiki: allowed -> contents of onboarding \(token lxc2\./m);
   assert.match(out, /^model: done$/m, "the loop ran to the model's final answer");
   assert.match(out, /^ledger: 4 entries, valid$/m);
 });

@@ -15,7 +15,7 @@ test("allowed: fn gets the args, the token, the decision and the framework's con
   assert.equal(await search({ query: "wasm" }, { toolCallId: "call_1" }), "results for wasm");
   assert.deepEqual(seen.args, { query: "wasm" });
   assert.equal(seen.ctx.toolCallId, "call_1");
-  assert.match(seen.ctx.capabilityToken, /^lxc1\./);
+  assert.match(seen.ctx.capabilityToken, /^lxc2\./);
   assert.equal(seen.ctx.decision.allowed, true);
   const entry = await gov.getLedgerEntry(seen.ctx.decision.ledger_entry_hash);
   assert.equal((entry.payload.record ?? entry.payload).user_intent, "Research wasm");

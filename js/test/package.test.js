@@ -56,7 +56,7 @@ console.log(JSON.stringify({ allowed: d.allowed, token: d.capability_token.token
 `,
   );
   const out = JSON.parse(execFileSync(process.execPath, ["main.js"], { ...quiet, cwd: project }));
-  assert.deepEqual(out, { allowed: true, token: "lxc1.", ledger: true, file: 2, denied: true, client: "function" });
+  assert.deepEqual(out, { allowed: true, token: "lxc2.", ledger: true, file: 2, denied: true, client: "function" });
 
   // The shipped .d.ts, from the installed package, with a typed usage file.
   mkdirSync(join(project, "src"));

@@ -179,7 +179,7 @@ async function assertEdgeHandler(base, output = () => "") {
   const allowed = await callTool(base, "web_search");
   assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${output()}`);
   assert.equal(allowed.body.decision.decision, "permit");
-  assert.match(allowed.body.decision.capability_token.token, /^lxc1\./);
+  assert.match(allowed.body.decision.capability_token.token, /^lxc2\./);
   const denied = await callTool(base, "shell");
   assert.equal(denied.status, 403);
   assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
@@ -383,7 +383,7 @@ test("Next.js: a Node.js-runtime route (Next's default) keeps a file ledger, und
     try {
       const allowed = await decideVia(base, "web_search");
       assert.equal(allowed.status, 200, `${JSON.stringify(allowed.body)} ${server.output()}`);
-      assert.match(allowed.body.capability_token.token, /^lxc1\./);
+      assert.match(allowed.body.capability_token.token, /^lxc2\./);
       const denied = await decideVia(base, "shell");
       assert.equal(denied.status, 403);
       assert.equal(denied.body.reason, "forbidden by relation `relations[2]`");
@@ -432,7 +432,7 @@ test("Next.js dev server with Turbopack (`next dev --turbopack`, create-next-app
     try {
       const decided = await decideVia(base, "web_search");
       assert.equal(decided.status, 200, `${JSON.stringify(decided.body)} ${server.output()}`);
-      assert.match(decided.body.capability_token.token, /^lxc1\./);
+      assert.match(decided.body.capability_token.token, /^lxc2\./);
       await assertEdgeHandler(base, server.output);
     } finally {
       await server.stop();

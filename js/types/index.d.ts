@@ -45,7 +45,7 @@ export interface TokenClaims {
   node_id: string;
 }
 
-/** A token with its claims; present `token` (`lxc1.…`) to the tool. */
+/** A token with its claims; present `token` (`lxc2.…`) to the tool. */
 export interface CapabilityToken extends TokenClaims {
   token: string;
 }
@@ -242,7 +242,7 @@ export interface GovernedOptions<A> {
 
 /** What a governed tool function receives besides its arguments. */
 export interface GovernedContext {
-  /** The compact capability token (`lxc1.…`) to present to the tool's backend. */
+  /** The compact capability token (`lxc2.…`) to present to the tool's backend. */
   capabilityToken: string;
   /** The allowing decision. */
   decision: Decision;

@@ -174,7 +174,7 @@ pub enum LedgerCommand {
 pub enum TokenCommand {
     /// Verify a capability token offline with the node's public key
     Verify {
-        /// The token (`lxc1.…`, or the capability_token JSON object); `-` reads standard input
+        /// The token (`lxc2.…`, or the capability_token JSON object); `-` reads standard input
         token: String,
         /// Also require the token to be for this tool
         #[arg(long)]

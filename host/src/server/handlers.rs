@@ -398,7 +398,7 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
     resp
 }
 
-/// `POST /tokens/verify`: `{"token": "lxc1…" | {…, "token": "lxc1…"}, "tool"?, "actor"?}`
+/// `POST /tokens/verify`: `{"token": "lxc2…" | {…, "token": "lxc2…"}, "tool"?, "actor"?}`
 /// → `{"valid": true, "claims": …}` or `{"valid": false, "error": code, "detail": …}`.
 pub async fn verify_token(State(state): State<Shared>, req: Request) -> Response {
     let result = async {
