@@ -81,7 +81,7 @@ fn write_number(out: &mut Vec<u8>, n: &serde_json::Number) {
     // other number goes through the ECMAScript algorithm, as RFC 8785 says.
     const EXACT: u64 = 1 << 53;
     if let Some(u) = n.as_u64().filter(|u| *u <= EXACT) {
-        out.extend_from_slice(u.to_string().as_bytes());
+        write_u64(out, u);
     } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= EXACT) {
         out.extend_from_slice(i.to_string().as_bytes());
     } else {
@@ -91,37 +91,101 @@ fn write_number(out: &mut Vec<u8>, n: &serde_json::Number) {
     }
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Appends `s` as a canonical JSON string: only `"`, `\\` and control
+/// characters are escaped (`\b \t \n \f \r`, else `\u00xx`, lowercase hex),
+/// exactly as `serde_json` writes them.
+///
+/// Runs of bytes that need no escape are found eight at a time and copied
+/// whole: most of a decision record's text is hex, ids and plain words.
+pub fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            0x08 => Some(b"\\b"),
-            0x09 => Some(b"\\t"),
-            0x0a => Some(b"\\n"),
-            0x0c => Some(b"\\f"),
-            0x0d => Some(b"\\r"),
-            0x00..=0x1f => None,
-            _ => continue,
-        };
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        match escape {
-            Some(e) => out.extend_from_slice(e),
-            None => {
-                out.extend_from_slice(b"\\u00");
-                for nibble in [b >> 4, b & 0xf] {
-                    out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
-                }
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
             }
         }
-        start = i + 1;
+        // A chunk with something to escape, or the tail: byte by byte.
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            if let Some(&b) = bytes.get(i)
+                && (b < 0x20 || b == b'"' || b == b'\\')
+            {
+                out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+                write_escape(out, b);
+                start = i + 1;
+            }
+            i += 1;
+        }
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes in `w` is a control character, `"` or `\\`
+/// (exact: the SWAR "has zero byte" and "has byte below n" tests never miss
+/// and, asked only "any?", never report a byte that is not there).
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+    below_space || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
+}
+
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x09 => out.extend_from_slice(b"\\t"),
+        0x0a => out.extend_from_slice(b"\\n"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        0x0d => out.extend_from_slice(b"\\r"),
+        _ => {
+            out.extend_from_slice(b"\\u00");
+            for nibble in [b >> 4, b & 0xf] {
+                out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+            }
+        }
+    }
+}
+
+/// Appends an unsigned integer in decimal (canonical for values up to 2^53).
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(at..).unwrap_or_default());
+}
+
+/// Appends a JSON array of strings.
+pub fn write_string_array(out: &mut Vec<u8>, items: &[String]) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, item);
+    }
+    out.push(b']');
 }
 
 #[cfg(test)]
@@ -155,6 +219,48 @@ mod tests {
             canon(json!("a\"b\\c\n\u{1}/é\u{7f}")),
             "\"a\\\"b\\\\c\\n\\u0001/é\u{7f}\""
         );
+    }
+
+    #[test]
+    fn strings_match_serde_json_byte_for_byte() {
+        // Every position of every escapable byte in and around the 8-byte
+        // chunks, beside multi-byte UTF-8.
+        let specials = [
+            '"',
+            '\\',
+            '\n',
+            '\u{0}',
+            '\u{1f}',
+            '\u{7f}',
+            'é',
+            '\u{1F600}',
+            'a',
+        ];
+        for len in 0..20 {
+            for at in 0..len {
+                for c in specials {
+                    let s: String = (0..len).map(|i| if i == at { c } else { 'x' }).collect();
+                    let mut ours = Vec::new();
+                    write_string(&mut ours, &s);
+                    assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
+        for b in 0u8..=0x7f {
+            let s = format!("0123456{}89abcdef", char::from(b));
+            let mut ours = Vec::new();
+            write_string(&mut ours, &s);
+            assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "byte {b:#x}");
+        }
+    }
+
+    #[test]
+    fn integers() {
+        for n in [0, 7, 10, 99, 1_795_525_681, 1 << 53, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     #[test]

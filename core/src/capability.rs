@@ -60,9 +60,33 @@ pub struct TokenClaims {
 
 impl TokenClaims {
     /// The canonical JSON of the claims.
+    ///
+    /// Written by hand (it is on every permit's path); a unit test checks
+    /// it against `serde_json`'s serialisation of the same struct.
     pub fn canonical(&self) -> Result<Vec<u8>, TokenError> {
+        use crate::canonical::{write_string as string, write_u64};
         let mut out = Vec::with_capacity(512);
-        serde_json::to_writer(&mut out, self).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        out.extend_from_slice(b"{\"action\":");
+        string(&mut out, &self.action);
+        out.extend_from_slice(b",\"actor\":");
+        string(&mut out, &self.actor);
+        out.extend_from_slice(b",\"decision_hash\":");
+        string(&mut out, &self.decision_hash);
+        out.extend_from_slice(b",\"expires_at\":");
+        write_u64(&mut out, self.expires_at);
+        out.extend_from_slice(b",\"issued_at\":");
+        write_u64(&mut out, self.issued_at);
+        out.extend_from_slice(b",\"key_id\":");
+        string(&mut out, &self.key_id);
+        out.extend_from_slice(b",\"node_id\":");
+        string(&mut out, &self.node_id);
+        out.extend_from_slice(b",\"policy_version_hash\":");
+        string(&mut out, &self.policy_version_hash);
+        out.extend_from_slice(b",\"token_id\":");
+        string(&mut out, &self.token_id);
+        out.extend_from_slice(b",\"tool\":");
+        string(&mut out, &self.tool);
+        out.push(b'}');
         Ok(out)
     }
 
@@ -92,14 +116,13 @@ pub fn signing_message(canonical_claims: &[u8]) -> [u8; SIGNING_MESSAGE_LEN] {
 
 /// The compact token for canonical claims and their signature.
 pub fn encode(canonical_claims: &[u8], signature: &[u8; 64]) -> String {
-    format!(
-        "{TOKEN_PREFIX}{}.{}",
-        URL_SAFE_NO_PAD.encode(canonical_claims),
-        URL_SAFE_NO_PAD.encode(signature)
-    )
+    let mut out = String::with_capacity(TOKEN_PREFIX.len() + canonical_claims.len() * 4 / 3 + 90);
+    out.push_str(TOKEN_PREFIX);
+    URL_SAFE_NO_PAD.encode_string(canonical_claims, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+    out
 }
-
-impl TokenClaims {}
 
 /// A token as it travels with an allowed decision: its claims plus the
 /// compact string to present to the tool.
@@ -365,8 +388,19 @@ mod tests {
     fn struct_order_is_canonical() {
         let key = Ed25519Signer::from_seed(&[1; 32]);
         let mut c = claims(&key);
-        c.actor = "é\u{1}\"x/\u{7f}".into();
-        assert_eq!(c.canonical().unwrap(), canonical::to_vec_from(&c).unwrap());
+        for text in [
+            "é\u{1}\"x/\u{7f}",
+            "",
+            "web_search",
+            "a\\b\n\u{1F600}tool:long_name_x",
+        ] {
+            c.actor = text.into();
+            c.tool = text.chars().rev().collect();
+            c.node_id = format!("{text}{text}");
+            c.expires_at = MAX_TIME;
+            assert_eq!(c.canonical().unwrap(), canonical::to_vec_from(&c).unwrap());
+            assert_eq!(c.canonical().unwrap(), serde_json::to_vec(&c).unwrap());
+        }
     }
 
     #[test]
