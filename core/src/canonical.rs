@@ -160,8 +160,12 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
 }
 
 /// Appends an unsigned integer in decimal (canonical for values up to 2^53).
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
+pub fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(u64_digits(n, &mut [0u8; 20]));
+}
+
+/// The decimal digits of `n`, written at the end of `buf`.
+pub fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -173,7 +177,7 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(buf.get(at..).unwrap_or_default());
+    buf.get(at..).unwrap_or_default()
 }
 
 /// Appends a JSON array of strings.

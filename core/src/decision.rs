@@ -121,16 +121,21 @@ pub struct Evaluation {
 /// and key.
 #[derive(Debug, Clone, Default)]
 pub struct RateWindows {
-    hits: HashMap<(String, String), VecDeque<u64>>,
+    /// Constraint name → grouping key → instants (ms), oldest first.
+    hits: HashMap<String, HashMap<String, VecDeque<u64>>>,
 }
 
 impl RateWindows {
     /// Counts an allowed decision at `at_ms`.
     pub fn record(&mut self, hit: &RateHit, at_ms: u64) {
-        let q = self
-            .hits
-            .entry((hit.constraint.clone(), hit.key.clone()))
-            .or_default();
+        let keys = match self.hits.get_mut(&hit.constraint) {
+            Some(keys) => keys,
+            None => self.hits.entry(hit.constraint.clone()).or_default(),
+        };
+        let q = match keys.get_mut(&hit.key) {
+            Some(q) => q,
+            None => keys.entry(hit.key.clone()).or_default(),
+        };
         // Keep the queue ordered even if entries arrive slightly out of order.
         let pos = q.iter().rposition(|t| *t <= at_ms).map_or(0, |p| p + 1);
         q.insert(pos, at_ms);
@@ -138,23 +143,28 @@ impl RateWindows {
 
     /// Removes the latest count of `hit` (undo of a decision not committed).
     pub fn unrecord(&mut self, hit: &RateHit, at_ms: u64) {
-        if let Some(q) = self
-            .hits
-            .get_mut(&(hit.constraint.clone(), hit.key.clone()))
+        if let Some(q) = self.queue_mut(&hit.constraint, &hit.key)
             && let Some(pos) = q.iter().rposition(|t| *t == at_ms)
         {
             q.remove(pos);
         }
     }
 
+    fn queue_mut(&mut self, constraint: &str, key: &str) -> Option<&mut VecDeque<u64>> {
+        self.hits.get_mut(constraint)?.get_mut(key)
+    }
+
     /// Forgets counts older than `horizon_ms` before `now_ms`.
     pub fn prune(&mut self, now_ms: u64, horizon_ms: u64) {
         let cutoff = now_ms.saturating_sub(horizon_ms);
-        self.hits.retain(|_, q| {
-            while q.front().is_some_and(|t| *t <= cutoff) {
-                q.pop_front();
-            }
-            !q.is_empty()
+        self.hits.retain(|_, keys| {
+            keys.retain(|_, q| {
+                while q.front().is_some_and(|t| *t <= cutoff) {
+                    q.pop_front();
+                }
+                !q.is_empty()
+            });
+            !keys.is_empty()
         });
     }
 
@@ -168,18 +178,37 @@ impl RateWindows {
         window_ms: u64,
         max: u32,
     ) -> Option<u64> {
-        let q = self.hits.get(&(constraint.to_string(), key.to_string()))?;
+        let q = self.hits.get(constraint)?.get(key)?;
         let since = now_ms.saturating_sub(window_ms);
-        let in_window: Vec<u64> = q
+        // The `max` latest counts inside the window; the last of them is the
+        // first to leave it.
+        let (mut counted, mut leaves_first) = (0usize, now_ms);
+        for t in q
             .iter()
             .rev()
             .take_while(|t| **t > since)
             .take(max as usize)
-            .copied()
-            .collect();
-        (in_window.len() >= max as usize)
-            .then(|| in_window.last().copied().unwrap_or(now_ms) + window_ms)
+        {
+            counted += 1;
+            leaves_first = *t;
+        }
+        (counted >= max as usize).then(|| leaves_first + window_ms)
     }
+}
+
+/// `<prefix> <kind> `<id>`[: <description>]`, the reason that names the
+/// relation or constraint that decided, written in one allocation.
+fn named(prefix: &str, kind: &str, id: &str, description: Option<&str>) -> String {
+    let extra = description.map_or(0, |d| d.len() + 2);
+    let mut out = String::with_capacity(prefix.len() + kind.len() + id.len() + 4 + extra);
+    for part in [prefix, " ", kind, " `", id, "`"] {
+        out.push_str(part);
+    }
+    if let Some(d) = description {
+        out.push_str(": ");
+        out.push_str(d);
+    }
+    out
 }
 
 /// Decides `req` under `policy` at `now_ms`, given the rate-limit history.
@@ -208,10 +237,11 @@ pub fn evaluate(
     let actor = policy.resolve(TermKind::Actor, &req.actor);
     let tool = policy.resolve(TermKind::Tool, &req.tool);
     let tool_term = tool.and_then(|t| policy.term(t));
+    let raw_action = format!("action:{}", req.tool);
     let action = match tool_term {
         Some(t) => t.tool_action,
         None => policy
-            .resolve(TermKind::Action, &format!("action:{}", req.tool))
+            .resolve(TermKind::Action, &raw_action)
             .or_else(|| policy.resolve(TermKind::Action, &req.tool)),
     };
     let mut classes: Vec<usize> = tool_term
@@ -231,7 +261,6 @@ pub fn evaluate(
             name: &t.name,
         })
     };
-    let raw_action = format!("action:{}", req.tool);
     let actor_v = term_value(actor).unwrap_or(TermValue {
         id: &req.actor,
         name: &req.actor,
@@ -274,154 +303,142 @@ pub fn evaluate(
             _ => {}
         }
     }
-    let done = |verdict, reason: String, reasoning, rate_hits| Evaluation {
-        verdict,
-        reason,
-        reasoning,
-        resolved: resolved.clone(),
-        rate_hits,
-    };
-    if let Some(r) = first_forbid {
-        let what = r
-            .description
-            .as_deref()
-            .map_or_else(String::new, |d| format!(": {d}"));
-        return done(
-            Verdict::Deny,
-            format!("forbidden by relation `{}`{what}", r.id),
-            reasoning,
-            Vec::new(),
-        );
-    }
-    let strict = policy.mode == Mode::Strict || req.policy_mode == Some(Mode::Strict);
-    let mut reason = match first_permit {
-        Some(r) => {
-            let what = r
-                .description
-                .as_deref()
-                .map_or_else(String::new, |d| format!(": {d}"));
-            format!("permitted by relation `{}`{what}", r.id)
-        }
-        None if strict => {
-            return done(
+    // The verdict, why, and the rate limits to count; every early exit is a
+    // `break 'outcome`.
+    let (verdict, reason, rate_hits) = 'outcome: {
+        if let Some(r) = first_forbid {
+            break 'outcome (
                 Verdict::Deny,
-                format!(
-                    "denied by default: no relation permits `{}` to `{}` (strict mode)",
-                    resolved.actor, resolved.action
-                ),
-                reasoning,
+                named("forbidden by", "relation", &r.id, r.description.as_deref()),
                 Vec::new(),
             );
         }
-        None => "allowed: permissive mode and no relation forbids it".to_string(),
-    };
-
-    // Constraints.
-    let facts = Facts {
-        actor: actor_v,
-        tool: tool_v,
-        action: action_v,
-        proposed_action: &req.proposed_action,
-        user_intent: &req.user_intent,
-        risk_level: req.risk_level,
-        data_classes: &class_vs,
-        context: &req.context,
-        time: CivilTime::from_unix_ms(now_ms),
-    };
-    let mut rate_hits = Vec::new();
-    for c in policy.constraints() {
-        let holds = c.condition.holds(&facts);
-        let described = |prefix: &str| {
-            let what = c
-                .description
-                .as_deref()
-                .map_or_else(String::new, |d| format!(": {d}"));
-            format!("{prefix} constraint `{}`{what}", c.name)
-        };
-        let fallback = if holds { None } else { c.else_action };
-        match (c.action, holds) {
-            (ConstraintAction::RequireHumanConfirmation, true) => {
-                reasoning.push(c.name.clone());
-                return done(
-                    Verdict::Escalate,
-                    described("human confirmation required by"),
-                    reasoning,
+        let strict = policy.mode == Mode::Strict || req.policy_mode == Some(Mode::Strict);
+        let mut reason = match first_permit {
+            Some(r) => named("permitted by", "relation", &r.id, r.description.as_deref()),
+            None if strict => {
+                break 'outcome (
+                    Verdict::Deny,
+                    format!(
+                        "denied by default: no relation permits `{}` to `{}` (strict mode)",
+                        resolved.actor, resolved.action
+                    ),
                     Vec::new(),
                 );
             }
-            (ConstraintAction::Deny, true) => {
-                reasoning.push(c.name.clone());
-                return done(Verdict::Deny, described("denied by"), reasoning, Vec::new());
-            }
-            (ConstraintAction::Allow, true) => {
-                reasoning.push(c.name.clone());
-                reason = format!("{reason}; allowed by constraint `{}`", c.name);
-            }
-            (ConstraintAction::RateLimit, true) => {
-                reasoning.push(c.name.clone());
-                let Some(limit) = c.rate_limit else { continue };
-                let key = match limit.per {
-                    None => "*".to_string(),
-                    Some(RatePer::Actor) => resolved.actor.clone(),
-                    Some(RatePer::Tool) => resolved.tool.clone(),
-                    Some(RatePer::User) => match req.context.get("user_id") {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(other) => other.to_string(),
-                        None => String::new(),
-                    },
-                };
-                if let Some(until) =
-                    rates.full_until(&c.name, &key, now_ms, limit.window_ms, limit.max_calls)
-                {
-                    let retry_s = until.saturating_sub(now_ms).div_ceil(1000).max(1);
-                    return done(
-                        Verdict::Deny,
-                        format!(
-                            "rate limit exceeded: constraint `{}` allows {} calls per {} s; retry after {retry_s} s",
-                            c.name,
-                            limit.max_calls,
-                            limit.window_ms / 1000
-                        ),
-                        reasoning,
-                        Vec::new(),
-                    );
-                }
-                rate_hits.push(RateHit {
-                    constraint: c.name.clone(),
-                    key,
-                });
-            }
-            (ConstraintAction::Allow | ConstraintAction::Deny, false) => match fallback {
-                Some(ElseAction::Deny) => {
+            None => "allowed: permissive mode and no relation forbids it".to_string(),
+        };
+
+        // Constraints.
+        let facts = Facts {
+            actor: actor_v,
+            tool: tool_v,
+            action: action_v,
+            proposed_action: &req.proposed_action,
+            user_intent: &req.user_intent,
+            risk_level: req.risk_level,
+            data_classes: &class_vs,
+            context: &req.context,
+            time: CivilTime::from_unix_ms(now_ms),
+        };
+        let mut rate_hits = Vec::new();
+        for c in policy.constraints() {
+            let holds = c.condition.holds(&facts);
+            let described =
+                |prefix: &str| named(prefix, "constraint", &c.name, c.description.as_deref());
+            let fallback = if holds { None } else { c.else_action };
+            match (c.action, holds) {
+                (ConstraintAction::RequireHumanConfirmation, true) => {
                     reasoning.push(c.name.clone());
-                    return done(
-                        Verdict::Deny,
-                        format!(
-                            "denied by constraint `{}`: its condition does not hold and its else_action is deny",
-                            c.name
-                        ),
-                        reasoning,
-                        Vec::new(),
-                    );
-                }
-                Some(ElseAction::RequireHumanConfirmation) => {
-                    reasoning.push(c.name.clone());
-                    return done(
+                    break 'outcome (
                         Verdict::Escalate,
-                        format!(
-                            "human confirmation required by constraint `{}`: its condition does not hold",
-                            c.name
-                        ),
-                        reasoning,
+                        described("human confirmation required by"),
                         Vec::new(),
                     );
                 }
-                Some(ElseAction::Allow) | None => {}
-            },
-            (ConstraintAction::RequireHumanConfirmation | ConstraintAction::RateLimit, false) => {}
+                (ConstraintAction::Deny, true) => {
+                    reasoning.push(c.name.clone());
+                    break 'outcome (Verdict::Deny, described("denied by"), Vec::new());
+                }
+                (ConstraintAction::Allow, true) => {
+                    reasoning.push(c.name.clone());
+                    for part in ["; allowed by constraint `", &c.name, "`"] {
+                        reason.push_str(part);
+                    }
+                }
+                (ConstraintAction::RateLimit, true) => {
+                    reasoning.push(c.name.clone());
+                    let Some(limit) = c.rate_limit else { continue };
+                    let key = match limit.per {
+                        None => "*".to_string(),
+                        Some(RatePer::Actor) => resolved.actor.clone(),
+                        Some(RatePer::Tool) => resolved.tool.clone(),
+                        Some(RatePer::User) => match req.context.get("user_id") {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
+                        },
+                    };
+                    if let Some(until) =
+                        rates.full_until(&c.name, &key, now_ms, limit.window_ms, limit.max_calls)
+                    {
+                        let retry_s = until.saturating_sub(now_ms).div_ceil(1000).max(1);
+                        break 'outcome (
+                            Verdict::Deny,
+                            format!(
+                                "rate limit exceeded: constraint `{}` allows {} calls per {} s; retry after {retry_s} s",
+                                c.name,
+                                limit.max_calls,
+                                limit.window_ms / 1000
+                            ),
+                            Vec::new(),
+                        );
+                    }
+                    rate_hits.push(RateHit {
+                        constraint: c.name.clone(),
+                        key,
+                    });
+                }
+                (ConstraintAction::Allow | ConstraintAction::Deny, false) => match fallback {
+                    Some(ElseAction::Deny) => {
+                        reasoning.push(c.name.clone());
+                        break 'outcome (
+                            Verdict::Deny,
+                            format!(
+                                "denied by constraint `{}`: its condition does not hold and its else_action is deny",
+                                c.name
+                            ),
+                            Vec::new(),
+                        );
+                    }
+                    Some(ElseAction::RequireHumanConfirmation) => {
+                        reasoning.push(c.name.clone());
+                        break 'outcome (
+                            Verdict::Escalate,
+                            format!(
+                                "human confirmation required by constraint `{}`: its condition does not hold",
+                                c.name
+                            ),
+                            Vec::new(),
+                        );
+                    }
+                    Some(ElseAction::Allow) | None => {}
+                },
+                (
+                    ConstraintAction::RequireHumanConfirmation | ConstraintAction::RateLimit,
+                    false,
+                ) => {}
+            }
         }
+        (Verdict::Permit, reason, rate_hits)
+    };
+    Evaluation {
+        verdict,
+        reason,
+        reasoning,
+        resolved,
+        rate_hits,
     }
-    done(Verdict::Permit, reason, reasoning, rate_hits)
 }
 
 #[cfg(test)]

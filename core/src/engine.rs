@@ -368,7 +368,7 @@ impl Engine {
         let policy_hash = self
             .policy
             .as_ref()
-            .map_or(NO_POLICY.to_string(), |p| p.hash.clone());
+            .map_or_else(|| NO_POLICY.to_string(), |p| p.hash.clone());
         let allowed = eval.verdict == Verdict::Permit;
         // All of this decision's random bytes in one call (one syscall),
         // consumed in a fixed order: request id, decision id, token id.
@@ -381,13 +381,13 @@ impl Engine {
         let mut take = |n: usize| {
             let (head, rest) = ids.split_at(n.min(ids.len()));
             ids = rest;
-            hash::hex(head)
+            head
         };
         let request_id = match &req.request_id {
             Some(id) => id.clone(),
-            None => format!("req_{}", take(8)),
+            None => hash::prefixed_hex("req_", take(8)),
         };
-        let decision_id = format!("dec_{}", take(16));
+        let decision_id = hash::prefixed_hex("dec_", take(16));
         let token_times = if allowed {
             let ttl = req
                 .token_ttl
@@ -395,16 +395,12 @@ impl Engine {
                 .clamp(1, self.config.max_token_ttl.max(1));
             let issued_at = now / 1000;
             let expires_at = issued_at.saturating_add(ttl).min(capability::MAX_TIME);
-            Some((format!("tok_{}", take(16)), issued_at, expires_at))
+            Some((hash::prefixed_hex("tok_", take(16)), issued_at, expires_at))
         } else {
             None
         };
 
-        let counted: Vec<RateHit> = if allowed {
-            eval.rate_hits.clone()
-        } else {
-            Vec::new()
-        };
+        let counted: Vec<RateHit> = if allowed { eval.rate_hits } else { Vec::new() };
         let context = crate::canonical::to_vec_object(&req.context);
         let record = DecisionRecord {
             actor: &req.actor,
@@ -445,7 +441,7 @@ impl Engine {
         let (signature, capability_token) = match token_times {
             Some((token_id, issued_at, expires_at)) => {
                 let claims = TokenClaims {
-                    action: eval.resolved.action.clone(),
+                    action: eval.resolved.action,
                     actor: req.actor.clone(),
                     decision_hash: decision_hash.clone(),
                     expires_at,
@@ -484,7 +480,7 @@ impl Engine {
             signature.as_bytes(),
             b"\"}",
         ];
-        let (len, prev) = pending.head_after.clone();
+        let (len, prev) = std::mem::take(&mut pending.head_after);
         let entry =
             ledger::build_entry_from_parts(len, &prev, &timestamp, EntryKind::Decision, &payload);
         for hit in counted {

@@ -15,12 +15,19 @@ fn digit(nibble: u8) -> u8 {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
+    prefixed_hex("", bytes)
+}
+
+/// `prefix` followed by the lowercase hex of `bytes` (an id such as
+/// `dec_…`), built in one allocation.
+pub fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
+    let mut s = Vec::with_capacity(prefix.len() + bytes.len() * 2);
+    s.extend_from_slice(prefix.as_bytes());
     for b in bytes {
-        s.push(char::from(digit(b >> 4)));
-        s.push(char::from(digit(*b)));
+        s.extend_from_slice(&[digit(b >> 4), digit(*b)]);
     }
-    s
+    // A str followed by ASCII digits is always UTF-8.
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// Writes the lowercase hex of `bytes` into `out`, two digits per byte
@@ -89,5 +96,7 @@ mod tests {
         assert!(is_hash_hex(s.as_bytes()));
         assert!(!is_hash_hex(s.to_uppercase().as_bytes()));
         assert!(!is_hash_hex(&s.as_bytes()[1..]));
+        assert_eq!(prefixed_hex("dec_", &[0x0f, 0xa0, 0x00]), "dec_0fa000");
+        assert_eq!(prefixed_hex("tok_", &[]), "tok_");
     }
 }

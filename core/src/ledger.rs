@@ -100,12 +100,13 @@ pub fn build_entry_from_parts(
     kind: EntryKind,
     payload_parts: &[&[u8]],
 ) -> EntryRecord {
-    let index_digits = index.to_string();
+    let mut digits = [0u8; 20];
+    let index_digits = canonical::u64_digits(index, &mut digits);
     let payload_len: usize = payload_parts.iter().map(|p| p.len()).sum();
     // The body after its `{`, as the parts that make it up.
     let head: [&[u8]; 5] = [
         b"\"index\":",
-        index_digits.as_bytes(),
+        index_digits,
         b",\"kind\":\"",
         kind.as_str().as_bytes(),
         b"\",\"payload\":",

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -333,6 +334,44 @@ pub struct Constraint {
 
 type Slot = Option<u32>;
 
+/// Term ids and names to term indexes, one map per kind, so a request's
+/// name is looked up as it is, without building a key. Every key comes from
+/// the policy (a request only looks up), so the fast unkeyed Fx hash is safe
+/// here: nobody outside the policy's author chooses what collides.
+#[derive(Debug, Clone, Default)]
+struct TermLookup([FxHashMap<String, usize>; 4]);
+
+impl TermLookup {
+    fn map(&self, kind: TermKind) -> &FxHashMap<String, usize> {
+        let [actor, action, data_class, tool] = &self.0;
+        match kind {
+            TermKind::Actor => actor,
+            TermKind::Action => action,
+            TermKind::DataClass => data_class,
+            TermKind::Tool => tool,
+        }
+    }
+
+    fn get(&self, kind: TermKind, key: &str) -> Option<usize> {
+        self.map(kind).get(key).copied()
+    }
+
+    fn contains(&self, kind: TermKind, key: &str) -> bool {
+        self.map(kind).contains_key(key)
+    }
+
+    fn insert(&mut self, kind: TermKind, key: String, at: usize) {
+        let [actor, action, data_class, tool] = &mut self.0;
+        let map = match kind {
+            TermKind::Actor => actor,
+            TermKind::Action => action,
+            TermKind::DataClass => data_class,
+            TermKind::Tool => tool,
+        };
+        map.insert(key, at);
+    }
+}
+
 /// A loaded policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -351,9 +390,9 @@ pub struct Policy {
     /// Whether the policy had no `terms` and its terms were implied by use.
     pub implicit_terms: bool,
     terms: Vec<Term>,
-    lookup: HashMap<(TermKind, String), usize>,
+    lookup: TermLookup,
     relations: Vec<Relation>,
-    index: HashMap<(Slot, Slot, Slot), Vec<u32>>,
+    index: FxHashMap<(Slot, Slot, Slot), Vec<u32>>,
     constraints: Vec<Constraint>,
 }
 
@@ -464,7 +503,7 @@ impl Policy {
 
     /// The term of `kind` whose id or name is exactly `key`.
     pub fn resolve(&self, kind: TermKind, key: &str) -> Option<usize> {
-        self.lookup.get(&(kind, key.to_string())).copied()
+        self.lookup.get(kind, key)
     }
 
     /// All relations, in policy order.
@@ -561,7 +600,7 @@ fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError
 struct Builder<'t> {
     text: &'t str,
     terms: Vec<Term>,
-    lookup: HashMap<(TermKind, String), usize>,
+    lookup: TermLookup,
 }
 
 impl<'t> Builder<'t> {
@@ -569,7 +608,7 @@ impl<'t> Builder<'t> {
         Self {
             text,
             terms: Vec::new(),
-            lookup: HashMap::new(),
+            lookup: TermLookup::default(),
         }
     }
 
@@ -601,7 +640,7 @@ impl<'t> Builder<'t> {
         }
 
         let mut relations = Vec::with_capacity(doc.relations.len());
-        let mut index: HashMap<(Slot, Slot, Slot), Vec<u32>> = HashMap::new();
+        let mut index: FxHashMap<(Slot, Slot, Slot), Vec<u32>> = FxHashMap::default();
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (i, r) in doc.relations.into_iter().enumerate() {
             let at = format!("relations[{i}]");
@@ -719,7 +758,7 @@ impl<'t> Builder<'t> {
     fn add_term(&mut self, path: &str, term: Term) -> Result<usize, PolicyError> {
         let at = self.terms.len();
         for key in [&term.id, &term.name] {
-            if let Some(&other) = self.lookup.get(&(term.kind, key.clone()))
+            if let Some(other) = self.lookup.get(term.kind, key)
                 && other != at
             {
                 let prev = self
@@ -729,7 +768,7 @@ impl<'t> Builder<'t> {
                     .unwrap_or_default();
                 return Err(self.error(path, format!("`{key}` already names term `{prev}`; term ids and names must be unique within a type")));
             }
-            self.lookup.insert((term.kind, key.clone()), at);
+            self.lookup.insert(term.kind, key.clone(), at);
         }
         self.terms.push(term);
         Ok(at)
@@ -808,7 +847,7 @@ impl<'t> Builder<'t> {
                     classes.push(c);
                 }
             }
-            let slot = self.lookup.get(&(TermKind::Tool, t.id.clone())).copied();
+            let slot = self.lookup.get(TermKind::Tool, &t.id);
             if let Some(term) = slot.and_then(|s| self.terms.get_mut(s)) {
                 term.tool_action = action;
                 term.tool_data_classes = classes;
@@ -827,16 +866,16 @@ impl<'t> Builder<'t> {
             ];
             for (key, kind) in refs {
                 let Some(key) = key else { continue };
-                if key == "*" || self.lookup.contains_key(&(kind, key.clone())) {
+                if key == "*" || self.lookup.contains(kind, key) {
                     continue;
                 }
                 let name = default_name(key).to_string();
-                if self.lookup.contains_key(&(kind, name.clone())) {
+                if self.lookup.contains(kind, &name) {
                     continue;
                 }
                 let at = self.terms.len();
-                self.lookup.insert((kind, key.clone()), at);
-                self.lookup.insert((kind, name.clone()), at);
+                self.lookup.insert(kind, key.clone(), at);
+                self.lookup.insert(kind, name.clone(), at);
                 self.terms.push(Term {
                     id: key.clone(),
                     name,
@@ -869,7 +908,7 @@ impl<'t> Builder<'t> {
         key: &str,
         kind: TermKind,
     ) -> Result<Option<usize>, PolicyError> {
-        if let Some(&i) = self.lookup.get(&(kind, key.to_string())) {
+        if let Some(i) = self.lookup.get(kind, key) {
             return Ok(Some(i));
         }
         let other = [
@@ -879,7 +918,7 @@ impl<'t> Builder<'t> {
             TermKind::Tool,
         ]
         .into_iter()
-        .find(|k| self.lookup.contains_key(&(*k, key.to_string())));
+        .find(|k| self.lookup.contains(*k, key));
         let message = match other {
             Some(k) => format!("`{key}` is {} term, expected {}", k.noun(), kind.noun()),
             None if key == "*" => format!("`*` is not allowed here, expected {}", kind.noun()),

@@ -102,16 +102,28 @@ impl CivilTime {
 /// (always 24 characters for years 0–9999).
 pub fn format_rfc3339_ms(ms: u64) -> String {
     let t = CivilTime::from_unix_ms(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year.clamp(0, 9999),
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        t.millis
-    )
+    let year = u32::try_from(t.year.clamp(0, 9999)).unwrap_or(0);
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    // (value, offset of its last digit, width), written right to left.
+    let fields = [
+        (year, 3, 4),
+        (t.month, 6, 2),
+        (t.day, 9, 2),
+        (t.hour, 12, 2),
+        (t.minute, 15, 2),
+        (t.second, 18, 2),
+        (t.millis, 22, 3),
+    ];
+    for (mut value, last, width) in fields {
+        for at in (last + 1 - width..=last).rev() {
+            if let Some(d) = out.get_mut(at) {
+                *d = b'0' + (value % 10) as u8;
+            }
+            value /= 10;
+        }
+    }
+    // ASCII digits and separators are always UTF-8.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -129,6 +141,23 @@ mod tests {
             format_rfc3339_ms(951_782_400_000),
             "2000-02-29T00:00:00.000Z"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hand_written_format_is_what_format_writes(ms in 0u64..253_402_300_800_000) {
+            let t = CivilTime::from_unix_ms(ms);
+            let expected = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
+            );
+            proptest::prop_assert_eq!(format_rfc3339_ms(ms), expected);
+        }
+    }
+
+    #[test]
+    fn years_past_9999_are_clamped() {
+        assert_eq!(format_rfc3339_ms(u64::MAX).get(..5), Some("9999-"));
     }
 
     #[test]
