@@ -4,8 +4,8 @@
 //! natively and in JavaScript it is [`Ed25519Signer`]. Verification needs
 //! only a public key and runs anywhere ([`verify`]).
 
-use ed25519_dalek::Signer as _;
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use ed25519_dalek::hazmat::{self, ExpandedSecretKey};
+use ed25519_dalek::{Sha512, Signature, SigningKey, VerifyingKey};
 
 use crate::hash;
 
@@ -46,9 +46,19 @@ pub fn key_id(public_key: &[u8; 32]) -> String {
 }
 
 /// An in-process Ed25519 key.
-#[derive(Clone)]
 pub struct Ed25519Signer {
     key: SigningKey,
+    /// The key's SHA-512 expansion (secret scalar and nonce prefix), derived
+    /// once here instead of on every signature as `SigningKey::sign` does;
+    /// the signatures are the same bytes (RFC 8032 signing is deterministic).
+    /// Zeroed on drop, like the key.
+    expanded: ExpandedSecretKey,
+}
+
+impl Clone for Ed25519Signer {
+    fn clone(&self) -> Self {
+        Self::from_seed(&self.key.to_bytes())
+    }
 }
 
 impl std::fmt::Debug for Ed25519Signer {
@@ -65,6 +75,7 @@ impl Ed25519Signer {
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         Self {
             key: SigningKey::from_bytes(seed),
+            expanded: ExpandedSecretKey::from(seed),
         }
     }
 
@@ -86,7 +97,7 @@ impl Ed25519Signer {
 
 impl Signer for Ed25519Signer {
     fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError> {
-        Ok(self.key.sign(message).to_bytes())
+        Ok(hazmat::raw_sign::<Sha512>(&self.expanded, message, self.key.as_ref()).to_bytes())
     }
 
     fn public_key(&self) -> [u8; 32] {
@@ -134,5 +145,21 @@ mod tests {
         assert!(s.key_id().starts_with("ed25519:"));
         assert_eq!(s.key_id().len(), 8 + 16);
         assert!(!format!("{s:?}").contains(&hash::hex(&s.seed())));
+    }
+
+    #[test]
+    fn signs_the_same_bytes_as_the_library_signer() {
+        use ed25519_dalek::Signer as _;
+        for seed in [[0u8; 32], [7; 32], [255; 32]] {
+            let ours = Ed25519Signer::from_seed(&seed);
+            let library = SigningKey::from_bytes(&seed);
+            for message in [&b""[..], b"hello", &[9u8; 300]] {
+                assert_eq!(
+                    ours.sign(message).unwrap(),
+                    library.sign(message).to_bytes()
+                );
+                assert_eq!(ours.clone().sign(message), ours.sign(message));
+            }
+        }
     }
 }

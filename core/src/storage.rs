@@ -5,8 +5,9 @@
 //! two-phase API, the WIT `storage` import). [`MemoryStorage`] is the
 //! reference implementation used by tests and benches.
 
-use std::collections::HashMap;
 use std::fmt;
+
+use rustc_hash::FxHashMap;
 
 /// One ledger entry as handed to storage: its position, its links and the
 /// canonical bytes that are stored verbatim.
@@ -124,7 +125,10 @@ pub trait Storage {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStorage {
     entries: Vec<Vec<u8>>,
-    by_hash: HashMap<String, u64>,
+    /// Entry hash → index. The keys are SHA-256 digests the engine computed,
+    /// which nobody can steer into collisions, so the fast unkeyed Fx hash
+    /// serves (SipHash of a 64-digit key cost more than the rest of `append`).
+    by_hash: FxHashMap<String, u64>,
 }
 
 impl MemoryStorage {
