@@ -237,13 +237,20 @@ pub fn evaluate(
     let actor = policy.resolve(TermKind::Actor, &req.actor);
     let tool = policy.resolve(TermKind::Tool, &req.tool);
     let tool_term = tool.and_then(|t| policy.term(t));
-    let raw_action = format!("action:{}", req.tool);
+    // `action:<tool>`, built only when the tool has no term to name its action.
+    let mut raw_action = String::new();
     let action = match tool_term {
         Some(t) => t.tool_action,
-        None => policy
-            .resolve(TermKind::Action, &raw_action)
-            .or_else(|| policy.resolve(TermKind::Action, &req.tool)),
+        None => {
+            raw_action = format!("action:{}", req.tool);
+            policy
+                .resolve(TermKind::Action, &raw_action)
+                .or_else(|| policy.resolve(TermKind::Action, &req.tool))
+        }
     };
+    if action.is_none() && raw_action.is_empty() {
+        raw_action = format!("action:{}", req.tool);
+    }
     let mut classes: Vec<usize> = tool_term
         .map(|t| t.tool_data_classes.clone())
         .unwrap_or_default();
@@ -286,11 +293,11 @@ pub fn evaluate(
     };
 
     // Relations.
-    let mut reasoning = Vec::new();
+    let mut reasoning = Vec::with_capacity(4);
     let mut first_permit = None;
     let mut first_forbid = None;
     for i in policy.candidates(actor, action, &classes) {
-        let Some(r) = policy.relations().get(i) else {
+        let Some(r) = policy.relations().get(i as usize) else {
             continue;
         };
         if !r.conditions.iter().all(|c| c.holds(&req.context)) {

@@ -482,7 +482,7 @@ impl Engine {
         ];
         let (len, prev) = std::mem::take(&mut pending.head_after);
         let entry =
-            ledger::build_entry_from_parts(len, &prev, &timestamp, EntryKind::Decision, &payload);
+            ledger::build_entry_from_parts(len, prev, &timestamp, EntryKind::Decision, &payload);
         for hit in counted {
             self.rates.record(&hit, now);
             pending.counted.push((hit, now));

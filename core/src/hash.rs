@@ -21,11 +21,10 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `prefix` followed by the lowercase hex of `bytes` (an id such as
 /// `dec_…`), built in one allocation.
 pub fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
-    let mut s = Vec::with_capacity(prefix.len() + bytes.len() * 2);
-    s.extend_from_slice(prefix.as_bytes());
-    for b in bytes {
-        s.extend_from_slice(&[digit(b >> 4), digit(*b)]);
-    }
+    let mut s = vec![0u8; prefix.len() + bytes.len() * 2];
+    let (head, digits) = s.split_at_mut(prefix.len());
+    head.copy_from_slice(prefix.as_bytes());
+    hex_into(bytes, digits);
     // A str followed by ASCII digits is always UTF-8.
     String::from_utf8(s).unwrap_or_default()
 }

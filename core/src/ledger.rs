@@ -88,14 +88,21 @@ pub fn build_entry(
     kind: EntryKind,
     canonical_payload: &[u8],
 ) -> EntryRecord {
-    build_entry_from_parts(index, prev_hash, timestamp, kind, &[canonical_payload])
+    build_entry_from_parts(
+        index,
+        prev_hash.to_string(),
+        timestamp,
+        kind,
+        &[canonical_payload],
+    )
 }
 
 /// [`build_entry`] for a payload whose canonical JSON is the concatenation
-/// of `payload_parts` (so a caller need not copy them into one buffer).
+/// of `payload_parts` (so a caller need not copy them into one buffer),
+/// keeping `prev_hash` as the record's own.
 pub fn build_entry_from_parts(
     index: u64,
-    prev_hash: &str,
+    prev_hash: String,
     timestamp: &str,
     kind: EntryKind,
     payload_parts: &[&[u8]],
@@ -132,7 +139,7 @@ pub fn build_entry_from_parts(
     EntryRecord {
         index,
         entry_hash,
-        prev_hash: prev_hash.to_string(),
+        prev_hash,
         bytes,
     }
 }

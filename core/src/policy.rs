@@ -523,7 +523,7 @@ impl Policy {
         actor: Option<usize>,
         action: Option<usize>,
         data_classes: &[usize],
-    ) -> Vec<usize> {
+    ) -> Vec<u32> {
         let mut found: Vec<u32> = Vec::new();
         let subjects = [actor.map(|a| a as u32), None];
         let actions = [action.map(|a| a as u32), None];
@@ -551,7 +551,7 @@ impl Policy {
         }
         found.sort_unstable();
         found.dedup();
-        found.into_iter().map(|i| i as usize).collect()
+        found
     }
 }
 

@@ -124,9 +124,17 @@ impl SeededRandom {
 }
 
 impl Random for SeededRandom {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
-        for b in buf.iter_mut() {
-            *b = self.next_byte();
+    fn fill(&mut self, mut buf: &mut [u8]) -> Result<(), RandomError> {
+        while let Some((first, rest)) = buf.split_first_mut() {
+            // One byte through `next_byte` (which refills the block when it
+            // is used up), then as much of the block's rest as fits.
+            *first = self.next_byte();
+            let ready = self.block.get(self.used..).unwrap_or_default();
+            let n = ready.len().min(rest.len());
+            let (head, tail) = rest.split_at_mut(n);
+            head.copy_from_slice(ready.get(..n).unwrap_or_default());
+            self.used += n;
+            buf = tail;
         }
         Ok(())
     }
@@ -147,6 +155,20 @@ mod tests {
         b.fill(x).unwrap();
         b.fill(y).unwrap();
         assert_eq!(one, parts);
+    }
+
+    #[test]
+    fn seeded_fill_is_the_byte_stream() {
+        let mut bytes = SeededRandom::new(b"seed");
+        let expected: Vec<u8> = (0..300).map(|_| bytes.next_byte()).collect();
+        for step in [1, 3, 31, 32, 33, 64, 100] {
+            let mut chunks = SeededRandom::new(b"seed");
+            let mut got = vec![0u8; 300];
+            for part in got.chunks_mut(step) {
+                chunks.fill(part).unwrap();
+            }
+            assert_eq!(got, expected, "reads of {step} bytes");
+        }
     }
 
     #[test]

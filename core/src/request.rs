@@ -183,8 +183,7 @@ impl DecisionRequest {
                 ));
             }
         }
-        let size = serde_json::to_vec(&self.context).map_or(usize::MAX, |v| v.len());
-        if size > MAX_CONTEXT_BYTES {
+        if json_size(&self.context) > MAX_CONTEXT_BYTES {
             return Err(err(
                 "context",
                 format!("is larger than {MAX_CONTEXT_BYTES} bytes"),
@@ -199,6 +198,25 @@ impl DecisionRequest {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes of `value`'s compact JSON, counted without keeping them.
+fn json_size(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }
 
