@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
     let action = policy.resolve(TermKind::Action, "read");
     let classes: Vec<usize> = (0..counts.terms.min(8)).collect();
     for r in policy.candidates(actor, action, &classes) {
-        assert!(r < counts.relations);
+        assert!((r as usize) < counts.relations);
     }
     let ctx = Map::new();
     let facts = Facts::example(3, &[], &ctx);
