@@ -52,7 +52,8 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn write_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>) {
+/// Appends `map`'s canonical JSON.
+pub fn write_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>) {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     // `serde_json::Map` iterates in byte order, which is UTF-16 order unless
     // keys mix supplementary characters with U+E000..U+FFFF (UTF-8 lead

@@ -64,30 +64,35 @@ impl TokenClaims {
     /// Written by hand (it is on every permit's path); a unit test checks
     /// it against `serde_json`'s serialisation of the same struct.
     pub fn canonical(&self) -> Result<Vec<u8>, TokenError> {
-        use crate::canonical::{write_string as string, write_u64};
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(b"{\"action\":");
-        string(&mut out, &self.action);
-        out.extend_from_slice(b",\"actor\":");
-        string(&mut out, &self.actor);
-        out.extend_from_slice(b",\"decision_hash\":");
-        string(&mut out, &self.decision_hash);
-        out.extend_from_slice(b",\"expires_at\":");
-        write_u64(&mut out, self.expires_at);
-        out.extend_from_slice(b",\"issued_at\":");
-        write_u64(&mut out, self.issued_at);
-        out.extend_from_slice(b",\"key_id\":");
-        string(&mut out, &self.key_id);
-        out.extend_from_slice(b",\"node_id\":");
-        string(&mut out, &self.node_id);
-        out.extend_from_slice(b",\"policy_version_hash\":");
-        string(&mut out, &self.policy_version_hash);
-        out.extend_from_slice(b",\"token_id\":");
-        string(&mut out, &self.token_id);
-        out.extend_from_slice(b",\"tool\":");
-        string(&mut out, &self.tool);
-        out.push(b'}');
+        self.write_canonical(&mut out);
         Ok(out)
+    }
+
+    /// Appends [`TokenClaims::canonical`]'s bytes to `out`.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        use crate::canonical::{write_string as string, write_u64};
+        out.extend_from_slice(b"{\"action\":");
+        string(out, &self.action);
+        out.extend_from_slice(b",\"actor\":");
+        string(out, &self.actor);
+        out.extend_from_slice(b",\"decision_hash\":");
+        string(out, &self.decision_hash);
+        out.extend_from_slice(b",\"expires_at\":");
+        write_u64(out, self.expires_at);
+        out.extend_from_slice(b",\"issued_at\":");
+        write_u64(out, self.issued_at);
+        out.extend_from_slice(b",\"key_id\":");
+        string(out, &self.key_id);
+        out.extend_from_slice(b",\"node_id\":");
+        string(out, &self.node_id);
+        out.extend_from_slice(b",\"policy_version_hash\":");
+        string(out, &self.policy_version_hash);
+        out.extend_from_slice(b",\"token_id\":");
+        string(out, &self.token_id);
+        out.extend_from_slice(b",\"tool\":");
+        string(out, &self.tool);
+        out.push(b'}');
     }
 
     /// The exact bytes that are signed.

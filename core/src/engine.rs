@@ -191,6 +191,19 @@ pub struct Engine {
     head_hash: String,
     rates: RateWindows,
     last_now_ms: u64,
+    /// Buffers reused by every decision (the record's and the token
+    /// claims' canonical JSON), so the hot path does not allocate them.
+    scratch: Scratch,
+}
+
+/// The capacity a scratch buffer keeps between decisions (a typical
+/// record is ~1 KB; one with a large context may grow it further once).
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+#[derive(Default)]
+struct Scratch {
+    record: Vec<u8>,
+    claims: Vec<u8>,
 }
 
 impl fmt::Debug for Engine {
@@ -226,6 +239,7 @@ impl Engine {
             head_hash: GENESIS_HASH.to_string(),
             rates: RateWindows::default(),
             last_now_ms: 0,
+            scratch: Scratch::default(),
         }
     }
 
@@ -401,11 +415,10 @@ impl Engine {
         };
 
         let counted: Vec<RateHit> = if allowed { eval.rate_hits } else { Vec::new() };
-        let context = crate::canonical::to_vec_object(&req.context);
         let record = DecisionRecord {
             actor: &req.actor,
             allowed,
-            context: &context,
+            context: &req.context,
             data_classes: &req.data_classes,
             decision: eval.verdict.as_str(),
             decision_id: &decision_id,
@@ -431,8 +444,15 @@ impl Engine {
             tool: &req.tool,
             user_intent: &req.user_intent,
         };
-        // Sized for a typical record, so it is written without regrowing.
-        let mut record_bytes = Vec::with_capacity(1024);
+        let Scratch {
+            record: mut record_bytes,
+            claims: mut claims_bytes,
+        } = std::mem::take(&mut self.scratch);
+        for buf in [&mut record_bytes, &mut claims_bytes] {
+            buf.clear();
+            // A huge context's record does not pin its memory for ever.
+            buf.shrink_to(SCRATCH_KEEP);
+        }
         record.write(&mut record_bytes);
         let decision_hash = hash::sha256_hex(&record_bytes);
 
@@ -452,13 +472,11 @@ impl Engine {
                     token_id,
                     tool: req.tool.clone(),
                 };
-                let canonical_claims = claims
-                    .canonical()
-                    .map_err(|e| EngineError::Ledger(e.to_string()))?;
+                claims.write_canonical(&mut claims_bytes);
                 let sig = self
                     .signer
-                    .sign(&capability::signing_message(&canonical_claims))?;
-                let token = capability::encode(&canonical_claims, &sig);
+                    .sign(&capability::signing_message(&claims_bytes))?;
+                let token = capability::encode(&claims_bytes, &sig);
                 (sig, Some(CapabilityToken { claims, token }))
             }
             None => {
@@ -483,6 +501,10 @@ impl Engine {
         let (len, prev) = std::mem::take(&mut pending.head_after);
         let entry =
             ledger::build_entry_from_parts(len, prev, &timestamp, EntryKind::Decision, &payload);
+        self.scratch = Scratch {
+            record: record_bytes,
+            claims: claims_bytes,
+        };
         for hit in counted {
             self.rates.record(&hit, now);
             pending.counted.push((hit, now));
@@ -510,9 +532,11 @@ impl Engine {
     /// The prepared entries are durable: move the head and return the output.
     pub fn commit<T>(&mut self, pending: Pending<T>) -> T {
         if let Some(policy) = pending.policy {
-            if let Some(r) = pending.records.last() {
-                self.policy_entry = Some((r.index, r.entry_hash.clone()));
-            }
+            // A policy is only ever pending with its one entry, the last one
+            // before the head (`prepare_policy`); the records themselves may
+            // already have been handed to storage.
+            let (len, hash) = &pending.head_after;
+            self.policy_entry = Some((len.saturating_sub(1), hash.clone()));
             self.policy = Some(policy);
         }
         (self.len, self.head_hash) = pending.head_after;
@@ -678,9 +702,9 @@ pub fn parse_timestamp_ms(s: &str) -> Option<u64> {
 struct DecisionRecord<'a> {
     actor: &'a str,
     allowed: bool,
-    /// Already canonical JSON (an object).
-    #[cfg_attr(test, serde(serialize_with = "raw_json"))]
-    context: &'a [u8],
+    /// Written canonically (keys sorted at every level, RFC 8785 numbers).
+    #[cfg_attr(test, serde(serialize_with = "canonical_json"))]
+    context: &'a serde_json::Map<String, Value>,
     data_classes: &'a [String],
     decision: &'a str,
     decision_id: &'a str,
@@ -722,7 +746,7 @@ impl DecisionRecord<'_> {
         } else {
             b",\"allowed\":false,\"context\":"
         });
-        out.extend_from_slice(self.context);
+        crate::canonical::write_object(out, self.context);
         out.extend_from_slice(b",\"data_classes\":");
         write_string_array(out, self.data_classes);
         out.extend_from_slice(b",\"decision\":");
@@ -790,10 +814,15 @@ impl DecisionRecord<'_> {
     }
 }
 
+/// The context as the record writes it: canonical JSON, passed through raw.
 #[cfg(test)]
-fn raw_json<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+fn canonical_json<S: serde::Serializer>(
+    map: &&serde_json::Map<String, Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::Error as _;
-    let text = std::str::from_utf8(bytes).map_err(S::Error::custom)?;
+    let bytes = crate::canonical::to_vec_object(map);
+    let text = std::str::from_utf8(&bytes).map_err(S::Error::custom)?;
     serde_json::value::RawValue::from_string(text.to_owned())
         .map_err(S::Error::custom)?
         .serialize(s)
@@ -899,11 +928,14 @@ impl<S: Storage> Governor<S> {
         mut prepare: impl FnMut(&mut Engine) -> Result<Pending<T>, EngineError>,
     ) -> Result<T, EngineError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let pending = prepare(&mut self.engine)?;
+            let mut pending = prepare(&mut self.engine)?;
             if pending.records.is_empty() {
                 return Ok(self.engine.commit(pending));
             }
-            match self.storage.append(&pending.records) {
+            match self
+                .storage
+                .append_owned(std::mem::take(&mut pending.records))
+            {
                 Ok(()) => return Ok(self.engine.commit(pending)),
                 Err(StorageError::Conflict { .. }) => {
                     self.engine.abort(pending);
@@ -1206,9 +1238,8 @@ mod tests {
             context in proptest::collection::btree_map(text(), text(), 0..3),
         ) {
             let s = |i: usize| strs.get(i).map_or("", String::as_str);
-            let context = crate::canonical::to_vec_object(
-                &context.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
-            );
+            let context: serde_json::Map<String, Value> =
+                context.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let resolved = Resolved {
                 action: s(0).into(),
                 actor: s(1).into(),

@@ -118,6 +118,16 @@ pub trait Storage {
     /// not `entries[0].index`; [`StorageError::Unavailable`] when the write
     /// or its flush failed.
     fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError>;
+
+    /// [`Storage::append`] for entries the caller is done with, so a backend
+    /// that keeps them (like [`MemoryStorage`]) can take them instead of
+    /// copying. The default appends through [`Storage::append`].
+    ///
+    /// # Errors
+    /// As [`Storage::append`].
+    fn append_owned(&mut self, entries: Vec<EntryRecord>) -> Result<(), StorageError> {
+        self.append(&entries)
+    }
 }
 
 /// An in-memory [`Storage`]: the reference implementation, for tests,
@@ -150,6 +160,20 @@ impl MemoryStorage {
         (i < self.entries.len()).then(|| self.entries.remove(i))
     }
 
+    /// `entries` start at the log's length (else nothing may be written).
+    fn check_next(&self, entries: &[EntryRecord]) -> Result<(), StorageError> {
+        let len = self.entries.len() as u64;
+        let consecutive = entries
+            .iter()
+            .enumerate()
+            .all(|(offset, entry)| entry.index == len + offset as u64);
+        if consecutive {
+            Ok(())
+        } else {
+            Err(StorageError::Conflict { len })
+        }
+    }
+
     /// Swaps two entries (tamper tests: reordering).
     pub fn swap(&mut self, a: u64, b: u64) {
         if let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b))
@@ -178,15 +202,19 @@ impl Storage for MemoryStorage {
     }
 
     fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
-        let len = self.entries.len() as u64;
-        for (offset, entry) in entries.iter().enumerate() {
-            if entry.index != len + offset as u64 {
-                return Err(StorageError::Conflict { len });
-            }
-        }
+        self.check_next(entries)?;
         for entry in entries {
             self.by_hash.insert(entry.entry_hash.clone(), entry.index);
             self.entries.push(entry.bytes.clone());
+        }
+        Ok(())
+    }
+
+    fn append_owned(&mut self, entries: Vec<EntryRecord>) -> Result<(), StorageError> {
+        self.check_next(&entries)?;
+        for entry in entries {
+            self.by_hash.insert(entry.entry_hash, entry.index);
+            self.entries.push(entry.bytes);
         }
         Ok(())
     }
@@ -210,10 +238,17 @@ mod tests {
         let mut s = MemoryStorage::new();
         s.append(&[rec(0), rec(1)]).unwrap();
         assert_eq!(s.append(&[rec(1)]), Err(StorageError::Conflict { len: 2 }));
+        assert_eq!(
+            s.append_owned(vec![rec(3)]),
+            Err(StorageError::Conflict { len: 2 })
+        );
         assert_eq!(s.len().unwrap(), 2);
         assert_eq!(s.find("h1").unwrap(), Some(1));
         assert_eq!(s.get(1).unwrap(), Some(vec![1]));
         assert_eq!(s.get(2).unwrap(), None);
         assert_eq!(s.get_range(0, 10).unwrap().len(), 2);
+        s.append_owned(vec![rec(2), rec(3)]).unwrap();
+        assert_eq!(s.find("h3").unwrap(), Some(3));
+        assert_eq!(s.get(3).unwrap(), Some(vec![3]));
     }
 }
