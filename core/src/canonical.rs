@@ -182,13 +182,13 @@ pub fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// Appends a JSON array of strings.
-pub fn write_string_array(out: &mut Vec<u8>, items: &[String]) {
+pub fn write_string_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_string(out, item);
+        write_string(out, item.as_ref());
     }
     out.push(b']');
 }

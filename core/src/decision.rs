@@ -14,6 +14,7 @@
 //!
 //! [`evaluate`] is pure: time and the rate-limit history are arguments.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
@@ -79,18 +80,19 @@ pub struct Decision {
     pub timestamp: String,
 }
 
-/// The request's names, resolved against the policy's terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The request's names, resolved against the policy's terms (borrowed from
+/// the policy and the request: resolving allocates nothing but the list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 // Fields in canonical (sorted) order: the ledger serialises this directly.
-pub struct Resolved {
+pub struct Resolved<'a> {
     /// Action term id, or `action:<tool>`.
-    pub action: String,
+    pub action: Cow<'a, str>,
     /// Actor term id, or the request's actor when no term matched.
-    pub actor: String,
+    pub actor: &'a str,
     /// Data-class ids (the tool's, then the request's), unresolved names kept as given.
-    pub data_classes: Vec<String>,
+    pub data_classes: Vec<&'a str>,
     /// Tool term id, or the request's tool.
-    pub tool: String,
+    pub tool: &'a str,
 }
 
 /// A rate-limit hit to count if the decision ends allowed.
@@ -104,7 +106,7 @@ pub struct RateHit {
 
 /// The outcome of [`evaluate`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
+pub struct Evaluation<'a> {
     /// The verdict.
     pub verdict: Verdict,
     /// Why.
@@ -112,7 +114,7 @@ pub struct Evaluation {
     /// What applied.
     pub reasoning: Vec<String>,
     /// Resolved names.
-    pub resolved: Resolved,
+    pub resolved: Resolved<'a>,
     /// Rate limits to count when allowed.
     pub rate_hits: Vec<RateHit>,
 }
@@ -212,22 +214,22 @@ fn named(prefix: &str, kind: &str, id: &str, description: Option<&str>) -> Strin
 }
 
 /// Decides `req` under `policy` at `now_ms`, given the rate-limit history.
-pub fn evaluate(
-    policy: Option<&Policy>,
-    req: &DecisionRequest,
+pub fn evaluate<'a>(
+    policy: Option<&'a Policy>,
+    req: &'a DecisionRequest,
     now_ms: u64,
     rates: &RateWindows,
-) -> Evaluation {
+) -> Evaluation<'a> {
     let Some(policy) = policy else {
         return Evaluation {
             verdict: Verdict::Deny,
             reason: "denied: no policy is loaded, and Lexecon denies by default".into(),
             reasoning: Vec::new(),
             resolved: Resolved {
-                actor: req.actor.clone(),
-                action: format!("action:{}", req.tool),
-                tool: req.tool.clone(),
-                data_classes: req.data_classes.clone(),
+                actor: &req.actor,
+                action: Cow::Owned(format!("action:{}", req.tool)),
+                tool: &req.tool,
+                data_classes: req.data_classes.iter().map(String::as_str).collect(),
             },
             rate_hits: Vec::new(),
         };
@@ -276,21 +278,25 @@ pub fn evaluate(
         id: &req.tool,
         name: &req.tool,
     });
-    let action_v = term_value(action).unwrap_or(TermValue {
-        id: &raw_action,
-        name: &req.tool,
-    });
+    let action_term = term_value(action);
     let mut class_vs: Vec<TermValue<'_>> = classes
         .iter()
         .filter_map(|c| term_value(Some(*c)))
         .collect();
     class_vs.extend(unresolved.iter().map(|c| TermValue { id: c, name: c }));
     let resolved = Resolved {
-        actor: actor_v.id.to_string(),
-        action: action_v.id.to_string(),
-        tool: tool_v.id.to_string(),
-        data_classes: class_vs.iter().map(|c| c.id.to_string()).collect(),
+        actor: actor_v.id,
+        action: match action_term {
+            Some(t) => Cow::Borrowed(t.id),
+            None => Cow::Owned(raw_action),
+        },
+        tool: tool_v.id,
+        data_classes: class_vs.iter().map(|c| c.id).collect(),
     };
+    let action_v = action_term.unwrap_or(TermValue {
+        id: &resolved.action,
+        name: &req.tool,
+    });
 
     // Relations.
     let mut reasoning = Vec::with_capacity(4);
@@ -378,8 +384,8 @@ pub fn evaluate(
                     let Some(limit) = c.rate_limit else { continue };
                     let key = match limit.per {
                         None => "*".to_string(),
-                        Some(RatePer::Actor) => resolved.actor.clone(),
-                        Some(RatePer::Tool) => resolved.tool.clone(),
+                        Some(RatePer::Actor) => resolved.actor.to_string(),
+                        Some(RatePer::Tool) => resolved.tool.to_string(),
                         Some(RatePer::User) => match req.context.get("user_id") {
                             Some(Value::String(s)) => s.clone(),
                             Some(other) => other.to_string(),
@@ -455,8 +461,23 @@ mod tests {
     const GUIDE: &str = include_str!("../../examples/policies/ai_assistant.json");
     const NOW: u64 = 1_795_525_681_123; // Tue 2026-11-24 13:08 UTC
 
-    fn decide(p: &Policy, req: &DecisionRequest) -> Evaluation {
-        evaluate(Some(p), req, NOW, &RateWindows::default())
+    /// What the tests look at in an evaluation, owned (an [`Evaluation`]
+    /// borrows the request, which the tests build inline).
+    struct Outcome {
+        verdict: Verdict,
+        reason: String,
+        reasoning: Vec<String>,
+        rate_hits: Vec<RateHit>,
+    }
+
+    fn decide(p: &Policy, req: &DecisionRequest) -> Outcome {
+        let e = evaluate(Some(p), req, NOW, &RateWindows::default());
+        Outcome {
+            verdict: e.verdict,
+            reason: e.reason,
+            reasoning: e.reasoning,
+            rate_hits: e.rate_hits,
+        }
     }
 
     #[test]
@@ -620,12 +641,8 @@ mod tests {
 
     #[test]
     fn no_policy_denies() {
-        let e = evaluate(
-            None,
-            &DecisionRequest::new("model", "x", "x", "x", 1),
-            NOW,
-            &RateWindows::default(),
-        );
+        let req = DecisionRequest::new("model", "x", "x", "x", 1);
+        let e = evaluate(None, &req, NOW, &RateWindows::default());
         assert_eq!(e.verdict, Verdict::Deny);
     }
 }

@@ -461,7 +461,7 @@ impl Engine {
         let (signature, capability_token) = match token_times {
             Some((token_id, issued_at, expires_at)) => {
                 let claims = TokenClaims {
-                    action: eval.resolved.action,
+                    action: eval.resolved.action.into_owned(),
                     actor: req.actor.clone(),
                     decision_hash: decision_hash.clone(),
                     expires_at,
@@ -717,7 +717,7 @@ struct DecisionRecord<'a> {
     reason: &'a str,
     reasoning: &'a [String],
     request_id: &'a str,
-    resolved: &'a crate::decision::Resolved,
+    resolved: &'a crate::decision::Resolved<'a>,
     risk_level: u8,
     timestamp: &'a str,
     token: Option<TokenRef<'a>>,
@@ -784,11 +784,11 @@ impl DecisionRecord<'_> {
         out.extend_from_slice(b",\"resolved\":{\"action\":");
         string(out, &self.resolved.action);
         out.extend_from_slice(b",\"actor\":");
-        string(out, &self.resolved.actor);
+        string(out, self.resolved.actor);
         out.extend_from_slice(b",\"data_classes\":");
         write_string_array(out, &self.resolved.data_classes);
         out.extend_from_slice(b",\"tool\":");
-        string(out, &self.resolved.tool);
+        string(out, self.resolved.tool);
         out.extend_from_slice(b"},\"risk_level\":");
         write_u64(out, u64::from(self.risk_level));
         out.extend_from_slice(b",\"timestamp\":");
@@ -1242,9 +1242,9 @@ mod tests {
                 context.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let resolved = Resolved {
                 action: s(0).into(),
-                actor: s(1).into(),
-                data_classes: lists[0].clone(),
-                tool: s(2).into(),
+                actor: s(1),
+                data_classes: lists[0].iter().map(String::as_str).collect(),
+                tool: s(2),
             };
             let hits: Vec<RateHit> = hits
                 .into_iter()

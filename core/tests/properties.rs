@@ -129,7 +129,8 @@ proptest! {
     #[test]
     fn forbid_always_beats_permit(rels in proptest::collection::vec(rel(), 0..12), r in req(), strict in any::<bool>()) {
         let p = Policy::parse(&policy_json(if strict { "strict" } else { "permissive" }, &rels)).unwrap();
-        let e = evaluate(Some(&p), &to_request(&r), NOW, &RateWindows::default());
+        let req = to_request(&r);
+        let e = evaluate(Some(&p), &req, NOW, &RateWindows::default());
         let forbidden = rels.iter().any(|x| x.forbids && applies(x, &r));
         let permitted = rels.iter().any(|x| !x.forbids && applies(x, &r));
         if forbidden {
