@@ -26,6 +26,16 @@ pub const GENESIS_HASH: &str = "572e68f91602bbac395929fa6441298df4c3752ec175e561
 const HEAD: &[u8] = b"{\"entry_hash\":\"";
 /// Bytes before the body: `{"entry_hash":"` + 64 hex + `",`.
 const PREFIX_LEN: usize = HEAD.len() + 64 + 2;
+
+/// The `entry_hash` that stored bytes begin with, as every entry
+/// [`build_entry`] makes does (its key sorts first); `None` for bytes that
+/// do not start that way. Not a check that the hash is right.
+pub fn stored_entry_hash(bytes: &[u8]) -> Option<&[u8]> {
+    bytes
+        .strip_prefix(HEAD)?
+        .get(..64)
+        .filter(|_| bytes.get(HEAD.len() + 64) == Some(&b'"'))
+}
 /// `,"prev_hash":"` + 64 + `","timestamp":"` + 24 + `"}`.
 const SUFFIX_LEN: usize = 14 + 64 + 15 + 24 + 2;
 

@@ -7,7 +7,12 @@
 
 use std::fmt;
 
-use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
+use std::hash::Hasher as _;
+
+use rustc_hash::{FxHashMap, FxHasher};
+
+use crate::ledger::stored_entry_hash;
 
 /// One ledger entry as handed to storage: its position, its links and the
 /// canonical bytes that are stored verbatim.
@@ -132,13 +137,31 @@ pub trait Storage {
 
 /// An in-memory [`Storage`]: the reference implementation, for tests,
 /// benches and embedders that persist elsewhere.
+///
+/// Lookup by hash uses an index that [`Storage::find`] builds when it needs
+/// it, so appending never touches a hash table (keeping one current cost a
+/// decision ~0.3 µs of random memory access on a large ledger).
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStorage {
     entries: Vec<Vec<u8>>,
-    /// Entry hash → index. The keys are SHA-256 digests the engine computed,
-    /// which nobody can steer into collisions, so the fast unkeyed Fx hash
-    /// serves (SipHash of a 64-digit key cost more than the rest of `append`).
-    by_hash: FxHashMap<String, u64>,
+    /// The hashes of entries whose bytes do not begin with their own hash
+    /// (hand-made records; every entry the engine builds does), by index.
+    stray_hashes: Vec<(u64, String)>,
+    /// A 64-bit digest of an entry's hash → its index, for entries
+    /// `..indexed`; a hit is confirmed against the entry's hash. The hashes
+    /// are SHA-256 digests nobody can steer into collisions, so the fast
+    /// unkeyed Fx hash serves.
+    by_digest: FxHashMap<u64, u64>,
+    /// Entries whose digest another entry had taken first, by full hash.
+    collided: FxHashMap<String, u64>,
+    indexed: usize,
+}
+
+/// The 64-bit digest [`MemoryStorage`] indexes an entry hash by.
+fn digest(entry_hash: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(entry_hash);
+    h.finish()
 }
 
 impl MemoryStorage {
@@ -149,6 +172,7 @@ impl MemoryStorage {
 
     /// Mutable access to a stored entry's bytes, for tamper tests.
     pub fn bytes_mut(&mut self, index: u64) -> Option<&mut Vec<u8>> {
+        self.forget_index();
         usize::try_from(index)
             .ok()
             .and_then(|i| self.entries.get_mut(i))
@@ -157,7 +181,79 @@ impl MemoryStorage {
     /// Removes entry `index` (tamper tests: a deleted entry).
     pub fn remove(&mut self, index: u64) -> Option<Vec<u8>> {
         let i = usize::try_from(index).ok()?;
-        (i < self.entries.len()).then(|| self.entries.remove(i))
+        if i >= self.entries.len() {
+            return None;
+        }
+        self.forget_index();
+        self.stray_hashes.retain(|(at, _)| *at != index);
+        for (at, _) in &mut self.stray_hashes {
+            if *at > index {
+                *at -= 1;
+            }
+        }
+        Some(self.entries.remove(i))
+    }
+
+    /// Swaps two entries (tamper tests: reordering).
+    pub fn swap(&mut self, a: u64, b: u64) {
+        if let (Ok(i), Ok(j)) = (usize::try_from(a), usize::try_from(b))
+            && i < self.entries.len()
+            && j < self.entries.len()
+        {
+            self.forget_index();
+            self.entries.swap(i, j);
+            for (at, _) in &mut self.stray_hashes {
+                if *at == a {
+                    *at = b;
+                } else if *at == b {
+                    *at = a;
+                }
+            }
+            self.stray_hashes.sort_by_key(|(at, _)| *at);
+        }
+    }
+
+    /// The hash entry `index` was appended with.
+    fn hash_of(&self, index: u64) -> Option<&[u8]> {
+        let bytes = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.entries.get(i))?;
+        stored_entry_hash(bytes).or_else(|| {
+            let at = self
+                .stray_hashes
+                .binary_search_by_key(&index, |(at, _)| *at)
+                .ok()?;
+            self.stray_hashes.get(at).map(|(_, h)| h.as_bytes())
+        })
+    }
+
+    /// Brings the hash index up to the log's length.
+    fn catch_up_index(&mut self) {
+        while self.indexed < self.entries.len() {
+            let index = self.indexed as u64;
+            if let Some(d) = self.hash_of(index).map(digest) {
+                let clash = match self.by_digest.entry(d) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(index);
+                        false
+                    }
+                    Entry::Occupied(_) => true,
+                };
+                if clash {
+                    let hash = self.hash_of(index).unwrap_or_default();
+                    let hash = String::from_utf8_lossy(hash).into_owned();
+                    self.collided.insert(hash, index);
+                }
+            }
+            self.indexed += 1;
+        }
+    }
+
+    /// Drops the hash index (entries moved): the next `find` rebuilds it.
+    fn forget_index(&mut self) {
+        self.by_digest.clear();
+        self.collided.clear();
+        self.indexed = 0;
     }
 
     /// `entries` start at the log's length (else nothing may be written).
@@ -174,14 +270,11 @@ impl MemoryStorage {
         }
     }
 
-    /// Swaps two entries (tamper tests: reordering).
-    pub fn swap(&mut self, a: u64, b: u64) {
-        if let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b))
-            && a < self.entries.len()
-            && b < self.entries.len()
-        {
-            self.entries.swap(a, b);
+    fn push(&mut self, index: u64, entry_hash: impl AsRef<str> + Into<String>, bytes: Vec<u8>) {
+        if stored_entry_hash(&bytes) != Some(entry_hash.as_ref().as_bytes()) {
+            self.stray_hashes.push((index, entry_hash.into()));
         }
+        self.entries.push(bytes);
     }
 }
 
@@ -198,14 +291,20 @@ impl Storage for MemoryStorage {
     }
 
     fn find(&mut self, entry_hash: &str) -> Result<Option<u64>, StorageError> {
-        Ok(self.by_hash.get(entry_hash).copied())
+        self.catch_up_index();
+        let hash = entry_hash.as_bytes();
+        if let Some(&i) = self.by_digest.get(&digest(hash))
+            && self.hash_of(i) == Some(hash)
+        {
+            return Ok(Some(i));
+        }
+        Ok(self.collided.get(entry_hash).copied())
     }
 
     fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
         self.check_next(entries)?;
         for entry in entries {
-            self.by_hash.insert(entry.entry_hash.clone(), entry.index);
-            self.entries.push(entry.bytes.clone());
+            self.push(entry.index, entry.entry_hash.as_str(), entry.bytes.clone());
         }
         Ok(())
     }
@@ -213,8 +312,7 @@ impl Storage for MemoryStorage {
     fn append_owned(&mut self, entries: Vec<EntryRecord>) -> Result<(), StorageError> {
         self.check_next(&entries)?;
         for entry in entries {
-            self.by_hash.insert(entry.entry_hash, entry.index);
-            self.entries.push(entry.bytes);
+            self.push(entry.index, entry.entry_hash, entry.bytes);
         }
         Ok(())
     }
@@ -234,6 +332,36 @@ mod tests {
     }
 
     #[test]
+    fn find_builds_its_index_when_asked_and_follows_moved_entries() {
+        use crate::ledger::{EntryKind, build_entry};
+        let entry = |i: u64| {
+            build_entry(
+                i,
+                "prev",
+                "2026-12-03T00:00:00.000Z",
+                EntryKind::Decision,
+                b"{}",
+            )
+        };
+        let (e0, e1, e2) = (entry(0), entry(1), entry(2));
+        let mut s = MemoryStorage::new();
+        s.append_owned(vec![e0.clone()]).unwrap();
+        assert_eq!(s.find(&e0.entry_hash).unwrap(), Some(0));
+        // Entries appended after a lookup are indexed by the next one.
+        s.append(&[e1.clone(), e2.clone()]).unwrap();
+        assert_eq!(s.find(&e2.entry_hash).unwrap(), Some(2));
+        assert_eq!(s.find(&e1.entry_hash).unwrap(), Some(1));
+        assert_eq!(s.find(&"0".repeat(64)).unwrap(), None);
+        // Tampering moves entries; lookups see where they are now.
+        s.swap(0, 2);
+        assert_eq!(s.find(&e0.entry_hash).unwrap(), Some(2));
+        assert_eq!(s.find(&e2.entry_hash).unwrap(), Some(0));
+        s.remove(1);
+        assert_eq!(s.find(&e1.entry_hash).unwrap(), None);
+        assert_eq!(s.find(&e0.entry_hash).unwrap(), Some(1));
+    }
+
+    #[test]
     fn append_checks_the_expected_index() {
         let mut s = MemoryStorage::new();
         s.append(&[rec(0), rec(1)]).unwrap();
@@ -250,5 +378,14 @@ mod tests {
         s.append_owned(vec![rec(2), rec(3)]).unwrap();
         assert_eq!(s.find("h3").unwrap(), Some(3));
         assert_eq!(s.get(3).unwrap(), Some(vec![3]));
+        // Records whose bytes do not carry their hash are found all the same,
+        // also after tampering moved them.
+        s.swap(1, 3);
+        assert_eq!(s.find("h3").unwrap(), Some(1));
+        assert_eq!(s.find("h1").unwrap(), Some(3));
+        s.remove(0);
+        assert_eq!(s.find("h3").unwrap(), Some(0));
+        assert_eq!(s.find("h1").unwrap(), Some(2));
+        assert_eq!(s.find("h0").unwrap(), None);
     }
 }
