@@ -485,7 +485,7 @@ impl Engine {
                 (self.signer.sign(&msg)?, None)
             }
         };
-        let signature = URL_SAFE_NO_PAD.encode(signature);
+        let signature = base64_simd::URL_SAFE_NO_PAD.encode_to_string(signature);
 
         // payload = {"decision_hash", "record", "signature"}, canonical by
         // construction (sorted keys; hex and base64url need no escaping).
