@@ -4,10 +4,10 @@
 //! Compact form (for headers such as `X-Capability-Token`):
 //! `lxc2.<base64url(claims)>.<base64url(signature)>`, no padding, where
 //! `claims` is the RFC 8785 canonical JSON of [`TokenClaims`] and the
-//! signature is Ed25519 over `b"lexecon-capability-v2\n" ‖ SHA-256(claims)`
-//! (the 32 raw digest bytes). Signing the digest rather than the ~430-byte
-//! claims keeps Ed25519's two SHA-512 passes to one block each, as for a
-//! denial's signature over its decision hash.
+//! signature is Ed25519 over `b"lexecon-cap-v2\n" ‖ SHA-256(claims)` (the 32
+//! raw digest bytes; 47 bytes in all). Signing the digest rather than the
+//! ~430-byte claims, behind a context this short, keeps each of Ed25519's
+//! two SHA-512 passes to one block.
 
 use std::fmt;
 
@@ -19,8 +19,10 @@ use crate::signer::{self, VerifyError};
 
 /// Prefix of every compact token.
 pub const TOKEN_PREFIX: &str = "lxc2.";
-/// Domain separation for token signatures.
-pub const TOKEN_SIGNING_CONTEXT: &[u8] = b"lexecon-capability-v2\n";
+/// Domain separation for token signatures: 15 bytes, so that Ed25519's
+/// second SHA-512 input (`R ‖ A ‖ message`, 64 + 47 bytes) still fits one
+/// 128-byte block with its padding.
+pub const TOKEN_SIGNING_CONTEXT: &[u8] = b"lexecon-cap-v2\n";
 /// Longest compact token accepted by [`verify_token`].
 pub const MAX_TOKEN_LEN: usize = 4096;
 
@@ -109,6 +111,9 @@ impl TokenClaims {
 
 /// Length of [`signing_message`]: the context and a SHA-256 digest.
 pub const SIGNING_MESSAGE_LEN: usize = TOKEN_SIGNING_CONTEXT.len() + 32;
+
+// One SHA-512 block holds 111 bytes of input (17 go to padding and length).
+const _: () = assert!(64 + SIGNING_MESSAGE_LEN <= 111);
 
 /// `TOKEN_SIGNING_CONTEXT ‖ SHA-256(canonical claims)`.
 pub fn signing_message(canonical_claims: &[u8]) -> [u8; SIGNING_MESSAGE_LEN] {
