@@ -74,15 +74,21 @@ impl<R: Random, const N: usize> Random for BufferedRandom<R, N> {
                 self.inner.fill(&mut self.buf)?;
                 self.used = 0;
             }
-            let ready = self.buf.get(self.used..).unwrap_or_default();
-            let n = ready.len().min(out.len());
-            let (head, rest) = out.split_at_mut(n);
-            head.copy_from_slice(ready.get(..n).unwrap_or_default());
-            self.used += n;
-            out = rest;
+            out = copy_out(&self.buf, &mut self.used, out);
         }
         Ok(())
     }
+}
+
+/// Copies the unused bytes of `block` (from `*used`) into `out`, as many as
+/// fit, advances `*used` past them and returns the rest of `out`.
+fn copy_out<'o>(block: &[u8], used: &mut usize, out: &'o mut [u8]) -> &'o mut [u8] {
+    let ready = block.get(*used..).unwrap_or_default();
+    let n = ready.len().min(out.len());
+    let (head, rest) = out.split_at_mut(n);
+    head.copy_from_slice(ready.get(..n).unwrap_or_default());
+    *used += n;
+    rest
 }
 
 /// A deterministic stream: block `i` is `SHA-256(seed ‖ i as u64 LE)`,
@@ -107,8 +113,8 @@ impl SeededRandom {
         }
     }
 
-    /// The next byte of the stream.
-    pub fn next_byte(&mut self) -> u8 {
+    /// Moves to the next block once every byte of this one is handed out.
+    fn refill_if_used_up(&mut self) {
         if self.used == self.block.len() {
             let mut h = Sha256::new();
             h.update(&self.seed);
@@ -117,6 +123,11 @@ impl SeededRandom {
             self.counter = self.counter.wrapping_add(1);
             self.used = 0;
         }
+    }
+
+    /// The next byte of the stream.
+    pub fn next_byte(&mut self) -> u8 {
+        self.refill_if_used_up();
         let b = self.block.get(self.used).copied().unwrap_or(0);
         self.used += 1;
         b
@@ -124,17 +135,10 @@ impl SeededRandom {
 }
 
 impl Random for SeededRandom {
-    fn fill(&mut self, mut buf: &mut [u8]) -> Result<(), RandomError> {
-        while let Some((first, rest)) = buf.split_first_mut() {
-            // One byte through `next_byte` (which refills the block when it
-            // is used up), then as much of the block's rest as fits.
-            *first = self.next_byte();
-            let ready = self.block.get(self.used..).unwrap_or_default();
-            let n = ready.len().min(rest.len());
-            let (head, tail) = rest.split_at_mut(n);
-            head.copy_from_slice(ready.get(..n).unwrap_or_default());
-            self.used += n;
-            buf = tail;
+    fn fill(&mut self, mut out: &mut [u8]) -> Result<(), RandomError> {
+        while !out.is_empty() {
+            self.refill_if_used_up();
+            out = copy_out(&self.block, &mut self.used, out);
         }
         Ok(())
     }
