@@ -239,20 +239,19 @@ pub fn evaluate<'a>(
     let actor = policy.resolve(TermKind::Actor, &req.actor);
     let tool = policy.resolve(TermKind::Tool, &req.tool);
     let tool_term = tool.and_then(|t| policy.term(t));
-    // `action:<tool>`, built only when the tool has no term to name its action.
-    let mut raw_action = String::new();
-    let action = match tool_term {
-        Some(t) => t.tool_action,
+    // `action:<tool>`, built only when the tool has no term to name its
+    // action (kept for `resolved` if no action term matches it either).
+    let raw_action = || format!("action:{}", req.tool);
+    let (action, built_raw_action) = match tool_term {
+        Some(t) => (t.tool_action, None),
         None => {
-            raw_action = format!("action:{}", req.tool);
-            policy
-                .resolve(TermKind::Action, &raw_action)
-                .or_else(|| policy.resolve(TermKind::Action, &req.tool))
+            let raw = raw_action();
+            let action = policy
+                .resolve(TermKind::Action, &raw)
+                .or_else(|| policy.resolve(TermKind::Action, &req.tool));
+            (action, Some(raw))
         }
     };
-    if action.is_none() && raw_action.is_empty() {
-        raw_action = format!("action:{}", req.tool);
-    }
     let mut classes: Vec<usize> = tool_term
         .map(|t| t.tool_data_classes.clone())
         .unwrap_or_default();
@@ -288,7 +287,7 @@ pub fn evaluate<'a>(
         actor: actor_v.id,
         action: match action_term {
             Some(t) => Cow::Borrowed(t.id),
-            None => Cow::Owned(raw_action),
+            None => Cow::Owned(built_raw_action.unwrap_or_else(raw_action)),
         },
         tool: tool_v.id,
         data_classes: class_vs.iter().map(|c| c.id).collect(),
