@@ -342,33 +342,28 @@ type Slot = Option<u32>;
 struct TermLookup([FxHashMap<String, usize>; 4]);
 
 impl TermLookup {
-    fn map(&self, kind: TermKind) -> &FxHashMap<String, usize> {
-        let [actor, action, data_class, tool] = &self.0;
+    /// Where in the array `kind`'s map is.
+    fn slot(kind: TermKind) -> usize {
         match kind {
-            TermKind::Actor => actor,
-            TermKind::Action => action,
-            TermKind::DataClass => data_class,
-            TermKind::Tool => tool,
+            TermKind::Actor => 0,
+            TermKind::Action => 1,
+            TermKind::DataClass => 2,
+            TermKind::Tool => 3,
         }
     }
 
     fn get(&self, kind: TermKind, key: &str) -> Option<usize> {
-        self.map(kind).get(key).copied()
+        self.0.get(Self::slot(kind))?.get(key).copied()
     }
 
     fn contains(&self, kind: TermKind, key: &str) -> bool {
-        self.map(kind).contains_key(key)
+        self.get(kind, key).is_some()
     }
 
     fn insert(&mut self, kind: TermKind, key: String, at: usize) {
-        let [actor, action, data_class, tool] = &mut self.0;
-        let map = match kind {
-            TermKind::Actor => actor,
-            TermKind::Action => action,
-            TermKind::DataClass => data_class,
-            TermKind::Tool => tool,
-        };
-        map.insert(key, at);
+        if let Some(map) = self.0.get_mut(Self::slot(kind)) {
+            map.insert(key, at);
+        }
     }
 }
 
