@@ -12,7 +12,7 @@ import {
   LexeconStorageError,
   fromEngine,
 } from "./errors.js";
-import { checkAdapter, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
+import { checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
 
 const CONSTRUCT = Symbol("Lexecon.create");
 const decoder = new TextDecoder();
@@ -49,6 +49,8 @@ function parse(json) {
 export class Lexecon {
   /** @type {any} */ #engine;
   /** @type {any} */ #storage;
+  /** Whether #storage copies appended bytes at once (see `copiesOnAppend`). */ #copies;
+  /** The engine's WebAssembly.Memory (see `recordPtr`). @type {WebAssembly.Memory} */ #memory = engine().wasmMemory();
   /** @type {Promise<unknown>} */ #queue = Promise.resolve();
   /** Storage may hold entries this engine has not applied (after a failed append). */
   #stale = false;
@@ -63,6 +65,7 @@ export class Lexecon {
     if (token !== CONSTRUCT) throw new TypeError("use `await Lexecon.create(options)`");
     this.#engine = wasmEngine;
     this.#storage = storage;
+    this.#copies = copiesOnAppend(storage);
   }
 
   /**
@@ -307,7 +310,12 @@ export class Lexecon {
     const records = out.records;
     for (let k = 0; k < records.length; k++) {
       const record = records[k];
-      const bytes = this.#engine.recordBytes(k);
+      // An adapter that copies synchronously reads the bytes where they
+      // are; any other gets its own copy, which it may keep.
+      const bytes =
+        this.#copies
+          ? new Uint8Array(this.#memory.buffer, this.#engine.recordPtr(k), this.#engine.recordLen(k))
+          : this.#engine.recordBytes(k);
       let stored;
       try {
         stored = await this.#storage.append(bytes, {

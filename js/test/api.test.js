@@ -208,3 +208,44 @@ test("getLedgerEntry by index and by hash", async () => {
   assert.equal(await gov.getLedgerEntry("0".repeat(64)), null);
   assert.equal(await gov.getLedgerEntry(99), null);
 });
+
+test("memoryStorage keeps every entry intact across its shared buffers, small and large", async () => {
+  const storage = memoryStorage();
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage });
+  const big = { ...search, context: { note: "x".repeat(40_000) } };
+  const decided = [];
+  // ~1.3 KB entries fill several 64 KiB chunks; the 40 KB ones get their own buffer.
+  for (let i = 0; i < 150; i++) decided.push(await gov.decide(i % 50 === 7 ? big : i % 2 ? search : execute));
+  assert.deepEqual(await gov.verifyLedger(), { valid: true, entries: 151, headHash: gov.head.hash });
+  for (const d of decided) {
+    const entry = JSON.parse(new TextDecoder().decode(storage.get(d.ledger_index)));
+    assert.equal(entry.entry_hash, d.ledger_entry_hash);
+    assert.equal(storage.find(d.ledger_entry_hash), d.ledger_index);
+  }
+  // What get returns is a copy: changing it changes nothing stored.
+  storage.get(1).fill(0);
+  assert.deepEqual(await gov.verifyLedger(), { valid: true, entries: 151, headHash: gov.head.hash });
+});
+
+test("a wrapper around memoryStorage gets bytes of its own, which it may keep past the call", async () => {
+  // memoryStorage itself is handed a view of WebAssembly memory (it copies
+  // at once); a wrapper spreading it must not inherit that.
+  const inner = memoryStorage();
+  const kept = [];
+  const storage = {
+    ...inner,
+    async append(bytes, meta) {
+      kept.push(bytes);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return inner.append(bytes, meta);
+    },
+  };
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage });
+  await Promise.all([gov.decide(search), gov.decide(execute), gov.decideBatch([search, execute])]);
+  assert.deepEqual(await gov.verifyLedger(), { valid: true, entries: 5, headHash: gov.head.hash });
+  assert.equal(kept.length, 5);
+  for (const [i, bytes] of kept.entries()) {
+    assert.equal(bytes.byteLength, bytes.buffer.byteLength, `append ${i} got a view into a larger buffer`);
+    assert.deepEqual(bytes, inner.get(i));
+  }
+});

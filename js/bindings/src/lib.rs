@@ -158,6 +158,11 @@ pub struct ClockSpec {
     pub step_ms: u64,
 }
 
+/// Random bytes read from the runtime at a time (`crypto.getRandomValues`
+/// allows up to 65,536): a decision uses 24–40, and each call from wasm
+/// costs microseconds in Node, so one call serves about a hundred decisions.
+const RANDOM_BUFFER: usize = 4096;
+
 /// The runtime's clock: `Date.now()`.
 #[derive(Debug, Clone, Copy)]
 struct JsClock;
@@ -327,7 +332,7 @@ impl Glue {
                 }
                 None => (
                     Box::new(JsClock),
-                    Box::new(BufferedRandom::<_>::new(OsRandom)),
+                    Box::new(BufferedRandom::<_, RANDOM_BUFFER>::new(OsRandom)),
                 ),
             };
         Ok(Self {
@@ -448,12 +453,12 @@ impl Glue {
         }
     }
 
-    /// The stored bytes of prepared record `i` (a copy).
-    pub fn record_bytes(&self, i: usize) -> Option<Vec<u8>> {
+    /// The stored bytes of prepared record `i`.
+    pub fn record_bytes(&self, i: usize) -> Option<&[u8]> {
         self.prepared
             .as_ref()
             .and_then(|p| p.records().get(i))
-            .map(|r| r.bytes.clone())
+            .map(|r| r.bytes.as_slice())
     }
 
     /// Every prepared record was stored: move the head.
@@ -648,10 +653,34 @@ impl WasmEngine {
         Ok(self.glue.prepare_policy(text)?)
     }
 
-    /// A copy of prepared record `i`'s bytes (a new `Uint8Array`).
+    /// A copy of prepared record `i`'s bytes (a new `Uint8Array`, copied
+    /// straight from wasm memory: no copy is made inside wasm first).
     #[wasm_bindgen(js_name = recordBytes)]
-    pub fn record_bytes(&self, i: usize) -> Option<Vec<u8>> {
-        self.glue.record_bytes(i)
+    pub fn record_bytes(&self, i: usize) -> Option<js_sys::Uint8Array> {
+        self.glue.record_bytes(i).map(js_sys::Uint8Array::from)
+    }
+
+    /// Where prepared record `i`'s bytes start in wasm memory
+    /// (`wasmMemory()`); `recordLen(i)` bytes long. For a storage adapter
+    /// that copies the bytes before it returns (the built-in memory
+    /// storage), so no copy is made just to hand them over. Valid only until
+    /// the next call into this module that may allocate (it may grow the
+    /// memory) or that commits or aborts (it drops the record). 0 past the
+    /// last record.
+    #[wasm_bindgen(js_name = recordPtr)]
+    pub fn record_ptr(&self, i: usize) -> u32 {
+        // wasm32 addresses fit in u32.
+        self.glue
+            .record_bytes(i)
+            .map_or(0, |bytes| bytes.as_ptr() as usize as u32)
+    }
+
+    /// The length of prepared record `i` (see `recordPtr`); 0 past the last.
+    #[wasm_bindgen(js_name = recordLen)]
+    pub fn record_len(&self, i: usize) -> u32 {
+        self.glue
+            .record_bytes(i)
+            .map_or(0, |bytes| u32::try_from(bytes.len()).unwrap_or(0))
     }
 
     /// See [`Glue::commit`].
@@ -735,6 +764,12 @@ impl WasmEngine {
     pub fn policy_hash(&self) -> Option<String> {
         self.glue.engine().policy().map(|p| p.hash.clone())
     }
+}
+
+/// This module's `WebAssembly.Memory` (see `WasmEngine.recordPtr`).
+#[wasm_bindgen(js_name = wasmMemory)]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
 }
 
 /// Verifies a compact capability token offline with a node's public key.
@@ -855,7 +890,7 @@ mod tests {
         let out: Value = serde_json::from_str(&g.prepare_policy(POLICY).unwrap()).unwrap();
         assert_eq!(out["policy"]["recorded"], true);
         assert_eq!(out["records"].as_array().unwrap().len(), 1);
-        let bytes = g.record_bytes(0).unwrap();
+        let bytes = g.record_bytes(0).unwrap().to_vec();
         g.commit().unwrap();
         assert_eq!(g.engine().len(), 1);
 
