@@ -80,6 +80,56 @@ pub struct Decision {
     pub timestamp: String,
 }
 
+impl Decision {
+    /// Appends the decision's JSON, byte for byte what `serde_json` writes
+    /// for it (fields in declaration order; a unit test checks it). Written
+    /// by hand because every decision's answer is this text, in the npm
+    /// package and the HTTP server alike.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::canonical::{write_string as string, write_string_array, write_u64};
+        out.extend_from_slice(b"{\"request_id\":");
+        string(out, &self.request_id);
+        out.extend_from_slice(b",\"decision_id\":");
+        string(out, &self.decision_id);
+        out.extend_from_slice(if self.allowed {
+            b",\"allowed\":true,\"decision\":\""
+        } else {
+            b",\"allowed\":false,\"decision\":\""
+        });
+        out.extend_from_slice(self.decision.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"reason\":");
+        string(out, &self.reason);
+        out.extend_from_slice(b",\"reasoning\":");
+        write_string_array(out, &self.reasoning);
+        out.extend_from_slice(b",\"policy_version_hash\":");
+        string(out, &self.policy_version_hash);
+        out.extend_from_slice(b",\"decision_hash\":");
+        string(out, &self.decision_hash);
+        out.extend_from_slice(b",\"capability_token\":");
+        match &self.capability_token {
+            Some(t) => {
+                // The claims' canonical JSON is their declaration order too;
+                // `token` follows them (`#[serde(flatten)]`).
+                t.claims.write_canonical(out);
+                out.pop();
+                out.extend_from_slice(b",\"token\":");
+                string(out, &t.token);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"ledger_entry_hash\":");
+        string(out, &self.ledger_entry_hash);
+        out.extend_from_slice(b",\"ledger_index\":");
+        write_u64(out, self.ledger_index);
+        out.extend_from_slice(b",\"signature\":");
+        string(out, &self.signature);
+        out.extend_from_slice(b",\"timestamp\":");
+        string(out, &self.timestamp);
+        out.push(b'}');
+    }
+}
+
 /// The request's names, resolved against the policy's terms (borrowed from
 /// the policy and the request: resolving allocates nothing but the list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -643,5 +693,66 @@ mod tests {
         let req = DecisionRequest::new("model", "x", "x", "x", 1);
         let e = evaluate(None, &req, NOW, &RateWindows::default());
         assert_eq!(e.verdict, Verdict::Deny);
+    }
+}
+
+#[cfg(test)]
+mod write_json_tests {
+    use super::*;
+    use crate::capability::TokenClaims;
+    use proptest::prelude::*;
+
+    /// Text with everything that needs escaping, multi-byte UTF-8 and
+    /// plain runs longer than the writer's 8-byte chunks.
+    fn text() -> impl Strategy<Value = String> {
+        "([a-z0-9_:]{0,12}|[\"\\\\\n\t\u{0}-\u{1f}\u{7f}é\u{1F600}]){0,6}"
+    }
+
+    proptest! {
+        #[test]
+        fn hand_written_decision_is_what_serde_json_writes(
+            strs in proptest::collection::vec(text(), 18),
+            reasoning in proptest::collection::vec(text(), 0..4),
+            allowed: bool,
+            verdict in prop_oneof![Just(Verdict::Permit), Just(Verdict::Deny), Just(Verdict::Escalate)],
+            token in proptest::option::of((any::<u64>(), any::<u64>())),
+            ledger_index: u64,
+        ) {
+            let s = |i: usize| strs.get(i).cloned().unwrap_or_default();
+            let decision = Decision {
+                request_id: s(0),
+                decision_id: s(1),
+                allowed,
+                decision: verdict,
+                reason: s(2),
+                reasoning,
+                policy_version_hash: s(3),
+                decision_hash: s(4),
+                capability_token: token.map(|(issued_at, expires_at)| CapabilityToken {
+                    claims: TokenClaims {
+                        action: s(5),
+                        actor: s(6),
+                        decision_hash: s(7),
+                        expires_at,
+                        issued_at,
+                        key_id: s(8),
+                        node_id: s(9),
+                        policy_version_hash: s(10),
+                        token_id: s(11),
+                        tool: s(12),
+                    },
+                    token: s(13),
+                }),
+                ledger_entry_hash: s(14),
+                ledger_index,
+                signature: s(15),
+                timestamp: s(16),
+            };
+            let mut ours = b"prefix".to_vec();
+            decision.write_json(&mut ours);
+            let mut theirs = b"prefix".to_vec();
+            theirs.extend(serde_json::to_vec(&decision).unwrap());
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
     }
 }

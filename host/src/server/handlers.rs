@@ -53,6 +53,19 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// 200 with one decision's JSON ([`Decision::write_json`]: what
+/// `serde_json` writes, without its generic serialiser on every decision).
+fn decision_response(d: &Decision) -> Response {
+    let mut body = Vec::with_capacity(2048);
+    d.write_json(&mut body);
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 fn now_s() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -304,7 +317,7 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     }
     .await;
     let resp = match result {
-        Ok(d) => json_response(StatusCode::OK, &d),
+        Ok(d) => decision_response(&d),
         Err(e) => {
             if e.status.is_client_error() {
                 inc(&state.metrics.invalid);

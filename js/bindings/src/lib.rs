@@ -220,6 +220,34 @@ struct RecordMeta<'a> {
     prev_hash: &'a str,
 }
 
+/// `{"decisions": [...], "records": [...]}` as [`Glue::prepare_decisions`]
+/// returns it. Decisions, the hot path, are written by
+/// [`Decision::write_json`]; the rest through `serde_json`.
+fn decisions_answer(
+    slots: &[Slot<'_>],
+    records: &[lexecon_core::EntryRecord],
+) -> Result<String, GlueError> {
+    let failed =
+        |e: serde_json::Error| GlueError::new("internal", format!("cannot encode the result: {e}"));
+    let mut out = Vec::with_capacity(2048 * slots.len().max(1));
+    out.extend_from_slice(b"{\"decisions\":[");
+    for (i, slot) in slots.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match slot {
+            Slot::Decision(d) => d.write_json(&mut out),
+            Slot::Error { .. } => serde_json::to_writer(&mut out, slot).map_err(failed)?,
+        }
+    }
+    out.extend_from_slice(b"],\"records\":");
+    serde_json::to_writer(&mut out, &record_meta(records)).map_err(failed)?;
+    out.push(b'}');
+    // Every part is UTF-8: JSON text of `str`s.
+    String::from_utf8(out)
+        .map_err(|e| GlueError::new("internal", format!("cannot encode the result: {e}")))
+}
+
 fn record_meta(records: &[lexecon_core::EntryRecord]) -> Vec<RecordMeta<'_>> {
     records
         .iter()
@@ -402,15 +430,7 @@ impl Glue {
                 None => {}
             }
         }
-        #[derive(Serialize)]
-        struct Out<'a> {
-            decisions: Vec<Slot<'a>>,
-            records: Vec<RecordMeta<'a>>,
-        }
-        let out = encode(&Out {
-            decisions: slots,
-            records: record_meta(&pending.records),
-        });
+        let out = decisions_answer(&slots, &pending.records);
         match out {
             Ok(text) => {
                 self.prepared = Some(Prepared::Decisions(pending));
@@ -937,6 +957,44 @@ mod tests {
             g.prepare_decisions("{").unwrap_err().code,
             "invalid_request"
         );
+    }
+
+    #[test]
+    fn the_decisions_answer_is_what_serde_json_writes() {
+        let mut g = glue();
+        g.prepare_policy(POLICY).unwrap();
+        g.commit().unwrap();
+        let missing = r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#;
+        let text = g
+            .prepare_decisions(&format!("[{REQ}, {missing}, {REQ}]"))
+            .unwrap();
+        let Some(Prepared::Decisions(p)) = &g.prepared else {
+            panic!("nothing prepared");
+        };
+        let decided: Vec<&Decision> = p.output().iter().map(|d| d.as_ref().unwrap()).collect();
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        #[derive(Serialize)]
+        struct Out<'a> {
+            decisions: Vec<Slot<'a>>,
+            records: Vec<RecordMeta<'a>>,
+        }
+        let error = &parsed["decisions"][1]["error"];
+        let expected = serde_json::to_string(&Out {
+            decisions: vec![
+                Slot::Decision(decided[0]),
+                Slot::Error {
+                    error: SlotError {
+                        code: "invalid_request",
+                        field: error["field"].as_str().unwrap(),
+                        message: error["message"].as_str().unwrap(),
+                    },
+                },
+                Slot::Decision(decided[1]),
+            ],
+            records: record_meta(&p.records),
+        })
+        .unwrap();
+        assert_eq!(text, expected);
     }
 
     #[test]
