@@ -5,7 +5,9 @@
 //! The JavaScript side (`js/src/lexecon.js`) drives it:
 //! 1. `prepareDecisions(json)` / `preparePolicy(text)` decide against the
 //!    chain head and return the decisions plus the ledger records to persist
-//!    (`recordBytes(i)` copies each record's bytes out of wasm memory);
+//!    (`recordBytes(i)` copies each record's bytes out of wasm memory;
+//!    `recordPtr(i)`/`recordLen(i)` say where they are, for an adapter that
+//!    copies them itself before it returns);
 //! 2. JavaScript awaits the storage adapter for every record, in order;
 //! 3. `commit()` moves the head, or `abort()` forgets the work (fail closed).
 //!
