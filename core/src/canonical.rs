@@ -193,6 +193,14 @@ pub fn write_string_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
     out.push(b']');
 }
 
+/// Text with everything that needs escaping, multi-byte UTF-8 and plain runs
+/// longer than [`write_string`]'s 8-byte chunks: the strings the proptests of
+/// the hand-written JSON writers (decision records, decisions) are fed.
+#[cfg(test)]
+pub(crate) fn escapable_text() -> impl proptest::strategy::Strategy<Value = String> {
+    "([a-z0-9_:]{0,12}|[\"\\\\\n\t\u{0}-\u{1f}\u{7f}é\u{1F600}]){0,6}"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1216,14 +1216,9 @@ impl TailRestorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::escapable_text as text;
     use crate::decision::Resolved;
     use proptest::prelude::*;
-
-    /// Text with everything that needs escaping, multi-byte UTF-8 and
-    /// plain runs longer than the writer's 8-byte chunks.
-    fn text() -> impl Strategy<Value = String> {
-        "([a-z0-9_:]{0,12}|[\"\\\\\n\t\u{0}-\u{1f}\u{7f}é\u{1F600}]){0,6}"
-    }
 
     proptest! {
         #[test]

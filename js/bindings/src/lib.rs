@@ -931,14 +931,21 @@ mod tests {
         assert_eq!(other.observe(&bytes).unwrap_err().code, "ledger_corrupt");
     }
 
-    #[test]
-    fn bad_requests_get_their_own_slot() {
+    /// A request without `proposed_action`.
+    const MISSING: &str = r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#;
+
+    fn glue_with_policy() -> Glue {
         let mut g = glue();
         g.prepare_policy(POLICY).unwrap();
         g.commit().unwrap();
-        let missing = r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#;
+        g
+    }
+
+    #[test]
+    fn bad_requests_get_their_own_slot() {
+        let mut g = glue_with_policy();
         let out: Value = serde_json::from_str(
-            &g.prepare_decisions(&format!("[{REQ}, {missing}, {REQ}]"))
+            &g.prepare_decisions(&format!("[{REQ}, {MISSING}, {REQ}]"))
                 .unwrap(),
         )
         .unwrap();
@@ -963,12 +970,9 @@ mod tests {
 
     #[test]
     fn the_decisions_answer_is_what_serde_json_writes() {
-        let mut g = glue();
-        g.prepare_policy(POLICY).unwrap();
-        g.commit().unwrap();
-        let missing = r#"{"actor": "model", "tool": "t", "user_intent": "u", "risk_level": 1}"#;
+        let mut g = glue_with_policy();
         let text = g
-            .prepare_decisions(&format!("[{REQ}, {missing}, {REQ}]"))
+            .prepare_decisions(&format!("[{REQ}, {MISSING}, {REQ}]"))
             .unwrap();
         let Some(Prepared::Decisions(p)) = &g.prepared else {
             panic!("nothing prepared");
