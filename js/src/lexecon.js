@@ -2,6 +2,12 @@
 // No policy logic lives here. This file only orders the work: one operation
 // at a time against one chain head, prepare → await storage → commit, and
 // abort + resync from storage whenever storage did not acknowledge.
+//
+// An operation that finds nothing queued starts at once, in the caller's
+// call; while storage answers synchronously (memoryStorage) it also finishes
+// there, and its promise is already settled when returned. The first
+// promise storage returns moves the rest of the operation, and every later
+// one, behind it in the queue.
 
 import { engine } from "./wasm.js";
 import {
@@ -46,12 +52,57 @@ function parse(json) {
   return JSON.parse(json);
 }
 
+/**
+ * @param {unknown} value
+ * @returns {value is PromiseLike<unknown>}
+ */
+function isThenable(value) {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (/** @type {any} */ (value).then) === "function"
+  );
+}
+
+/**
+ * `f(value)`, after `value` settles if it is a promise.
+ * @template T, U
+ * @param {T | PromiseLike<T>} value
+ * @param {(v: T) => U | PromiseLike<U>} f
+ * @returns {U | PromiseLike<U>}
+ */
+function andThen(value, f) {
+  return isThenable(value) ? Promise.resolve(value).then(f) : f(/** @type {T} */ (value));
+}
+
+/**
+ * The error `decide` rejects with when storage did not store an entry.
+ * @param {{ index: number }} record
+ * @param {unknown} e
+ */
+function storageError(record, e) {
+  if (e instanceof LexeconError) return e;
+  return new LexeconStorageError(
+    `ledger storage did not store entry ${record.index}: ${/** @type {any} */ (e)?.message ?? e}`,
+    { cause: e },
+  );
+}
+
 export class Lexecon {
   /** @type {any} */ #engine;
   /** @type {any} */ #storage;
   /** Whether #storage copies appended bytes at once (see `copiesOnAppend`). */ #copies;
   /** The engine's WebAssembly.Memory (see `recordPtr`). @type {WebAssembly.Memory} */ #memory = engine().wasmMemory();
-  /** @type {Promise<unknown>} */ #queue = Promise.resolve();
+  /**
+   * Settles when the last queued operation has; null while one runs inline
+   * with nothing queued behind it (see `#submit`).
+   * @type {Promise<unknown> | null}
+   */
+  #queue = Promise.resolve();
+  /** Opens the gate `#tail` made for the operation running inline. @type {((v: unknown) => void) | undefined} */
+  #openGate;
+  /** Operations queued or running; a new one runs at once only when 0. */
+  #busy = 0;
   /** Storage may hold entries this engine has not applied (after a failed append). */
   #stale = false;
 
@@ -146,16 +197,18 @@ export class Lexecon {
     if (request === null || typeof request !== "object" || Array.isArray(request)) {
       return Promise.reject(new LexeconRequestError("request must be an object", { field: "request" }));
     }
-    return this.#enqueue(async () => {
-      const [slot] = await this.#decide([request]);
-      if (slot.error) {
-        const { field, message } = slot.error;
-        // serde names a missing field only in the message; surface it as `field` too.
-        const missing = field === "request" ? /^missing field `([^`]+)`/.exec(message) : null;
-        throw new LexeconRequestError(`invalid request: ${field}: ${message}`, { field: missing ? missing[1] : field });
-      }
-      return slot;
-    });
+    return this.#submit(
+      () => this.#decide([request]),
+      ([slot]) => {
+        if (slot.error) {
+          const { field, message } = slot.error;
+          // serde names a missing field only in the message; surface it as `field` too.
+          const missing = field === "request" ? /^missing field `([^`]+)`/.exec(message) : null;
+          throw new LexeconRequestError(`invalid request: ${field}: ${message}`, { field: missing ? missing[1] : field });
+        }
+        return slot;
+      },
+    );
   }
 
   /**
@@ -167,7 +220,10 @@ export class Lexecon {
     if (!Array.isArray(requests)) {
       return Promise.reject(new LexeconRequestError("requests must be an array", { field: "requests" }));
     }
-    return this.#enqueue(() => this.#decide(requests));
+    return this.#submit(
+      () => this.#decide(requests),
+      (decisions) => decisions,
+    );
   }
 
   /**
@@ -180,10 +236,10 @@ export class Lexecon {
     if (typeof policy === "string") text = policy;
     else if (policy !== null && typeof policy === "object") text = JSON.stringify(policy, null, 2);
     else return Promise.reject(new LexeconConfigError("policy must be an object or JSON text"));
-    return this.#enqueue(async () => {
-      const out = await this.#run(() => this.#engine.preparePolicy(text));
-      return out.policy;
-    });
+    return this.#submit(
+      () => this.#run(() => this.#engine.preparePolicy(text)),
+      (out) => out.policy,
+    );
   }
 
   /**
@@ -265,41 +321,100 @@ export class Lexecon {
   // -------------------------------------------------------------------------
 
   /**
-   * Runs `task` after every earlier operation has settled.
-   * @template T
-   * @param {() => Promise<T>} task
-   * @returns {Promise<T>}
+   * Runs `task`, then `finish` on its result, after every earlier operation
+   * has settled. When none is pending it runs at once, inline: with storage
+   * that answers synchronously it has finished when this returns.
+   * @template T, U
+   * @param {() => T | PromiseLike<T>} task
+   * @param {(result: T) => U} finish
+   * @returns {Promise<U>}
    */
-  #enqueue(task) {
-    const result = this.#queue.then(async () => {
-      if (this.#stale) await this.#resync();
-      return task();
-    });
-    this.#queue = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+  #submit(task, finish) {
+    if (this.#busy > 0 || this.#stale) {
+      this.#busy++;
+      const operation = this.#tail().then(async () => {
+        if (this.#stale) await this.#resync();
+        return finish(await task());
+      });
+      const settled = () => {
+        this.#busy--;
+      };
+      this.#queue = operation.then(settled, settled);
+      return operation;
+    }
+    this.#busy++;
+    const idle = /** @type {Promise<unknown>} */ (this.#queue);
+    this.#queue = null;
+    let result;
+    try {
+      result = task();
+    } catch (e) {
+      this.#inlineDone(idle);
+      return Promise.reject(e);
+    }
+    if (isThenable(result)) {
+      const operation = Promise.resolve(result).then(finish);
+      const done = () => this.#inlineDone(idle);
+      operation.then(done, done);
+      return operation;
+    }
+    this.#inlineDone(idle);
+    try {
+      return Promise.resolve(finish(result));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * What the next queued operation waits for. While an operation runs inline
+   * (`#queue` is null) that is a gate it opens when it settles, made only
+   * when something has to wait: storage that calls back into this node from
+   * `append`, or calls made while `append`'s promise is pending.
+   * @returns {Promise<unknown>}
+   */
+  #tail() {
+    if (this.#queue === null) {
+      this.#queue = new Promise((resolve) => {
+        this.#openGate = resolve;
+      });
+    }
+    return this.#queue;
+  }
+
+  /**
+   * The inline operation has settled: open its gate, if one was made.
+   * @param {Promise<unknown>} idle `#queue` before it started (settled)
+   */
+  #inlineDone(idle) {
+    this.#busy--;
+    const open = this.#openGate;
+    if (open) {
+      this.#openGate = undefined;
+      open(undefined);
+    } else {
+      this.#queue = idle;
+    }
   }
 
   /** @param {unknown[]} requests */
-  async #decide(requests) {
+  #decide(requests) {
     let json;
     try {
       json = JSON.stringify(requests);
     } catch (e) {
       throw new LexeconRequestError(`request is not JSON: ${/** @type {any} */ (e)?.message ?? e}`, { field: "request" });
     }
-    const out = await this.#run(() => this.#engine.prepareDecisions(json));
-    return out.decisions;
+    return andThen(this.#run(() => this.#engine.prepareDecisions(json)), (out) => out.decisions);
   }
 
   /**
    * prepare → append every record in order → commit; on any failure abort,
-   * resync from storage, and reject (fail closed).
+   * resync from storage, and reject (fail closed). Returns the engine's
+   * answer, or a promise of it once storage returned one.
    * @param {() => string} prepare
    */
-  async #run(prepare) {
+  #run(prepare) {
     let out;
     try {
       out = parse(prepare());
@@ -307,8 +422,18 @@ export class Lexecon {
       this.#engine.abort();
       throw fromEngine(e);
     }
+    return this.#append(out, 0);
+  }
+
+  /**
+   * Appends `out.records` from the `k`th on, then commits.
+   * @param {any} out
+   * @param {number} k
+   * @returns {any}
+   */
+  #append(out, k) {
     const records = out.records;
-    for (let k = 0; k < records.length; k++) {
+    for (; k < records.length; k++) {
       const record = records[k];
       // An adapter that copies synchronously reads the bytes where they
       // are; any other gets its own copy, which it may keep.
@@ -318,29 +443,52 @@ export class Lexecon {
           : this.#engine.recordBytes(k);
       let stored;
       try {
-        stored = await this.#storage.append(bytes, {
+        stored = this.#storage.append(bytes, {
           index: record.index,
           entry_hash: record.entry_hash,
           prev_hash: record.prev_hash,
         });
       } catch (e) {
-        await this.#failed();
-        if (e instanceof LexeconError) throw e;
-        throw new LexeconStorageError(
-          `ledger storage did not store entry ${record.index}: ${/** @type {any} */ (e)?.message ?? e}`,
-          { cause: e },
+        return this.#fail(storageError(record, e));
+      }
+      if (isThenable(stored)) {
+        const next = k + 1;
+        return Promise.resolve(stored).then(
+          (index) => this.#checkStored(record, index) ?? this.#append(out, next),
+          (e) => this.#fail(storageError(record, e)),
         );
       }
-      if (toIndex(stored) !== record.index) {
-        await this.#failed();
-        throw new LexeconStorageError(
-          `ledger storage stored entry ${record.index} at index ${String(stored)}: ` +
-            "append must resolve to the index of the stored entry",
-        );
-      }
+      const failed = this.#checkStored(record, stored);
+      if (failed) return failed;
     }
     this.#engine.commit();
     return out;
+  }
+
+  /**
+   * Nothing when storage put `record` where it belongs; else the failure.
+   * @param {{ index: number }} record
+   * @param {unknown} stored what `append` returned or resolved to
+   */
+  #checkStored(record, stored) {
+    if (toIndex(stored) === record.index) return undefined;
+    return this.#fail(
+      new LexeconStorageError(
+        `ledger storage stored entry ${record.index} at index ${String(stored)}: ` +
+          "append must resolve to the index of the stored entry",
+      ),
+    );
+  }
+
+  /**
+   * Abandons the prepared work (see `#failed`), then rejects with `error`.
+   * @param {Error} error
+   * @returns {Promise<never>}
+   */
+  #fail(error) {
+    return this.#failed().then(() => {
+      throw error;
+    });
   }
 
   /** Storage did not acknowledge: forget the prepared work and catch up with what it holds. */

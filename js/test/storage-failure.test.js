@@ -133,3 +133,85 @@ test("concurrent decide calls are serialised onto one chain", async () => {
   assert.deepEqual(indexes, Array.from({ length: 20 }, (_, i) => i + 1));
   assert.equal((await gov.verifyLedger()).entries, 21);
 });
+
+/** A synchronous adapter (like memoryStorage) whose next appends can throw, or call back into the node. */
+function syncStorage() {
+  const inner = memoryStorage();
+  const s = {
+    failNext: 0,
+    /** @type {(() => void) | null} */ duringAppend: null,
+    append(bytes, meta) {
+      if (s.failNext > 0) {
+        s.failNext--;
+        throw new Error("disk full");
+      }
+      const index = inner.append(bytes, meta);
+      const hook = s.duringAppend;
+      s.duringAppend = null;
+      hook?.();
+      return index;
+    },
+    get: (i) => inner.get(i),
+    length: () => inner.length(),
+  };
+  return s;
+}
+
+test("with synchronous storage a decision is stored before decide returns, and calls stay in order", async () => {
+  const storage = syncStorage();
+  const gov = await Lexecon.create({ nodeId: "n1", policy: guidePolicy(), storage, signingKey: SEED });
+  const pending = gov.decide(search);
+  assert.equal(storage.length(), 2, "stored in the call");
+  assert.equal(gov.head.length, 2, "committed in the call");
+  const more = Array.from({ length: 20 }, () => gov.decide(search));
+  const indexes = (await Promise.all([pending, ...more])).map((d) => d.ledger_index);
+  assert.deepEqual(indexes, Array.from({ length: 21 }, (_, i) => i + 1));
+  assert.equal((await gov.verifyLedger()).entries, 22);
+});
+
+test("a synchronous adapter that throws: rejected, chain unchanged, calls made meanwhile wait for the resync", async () => {
+  const storage = syncStorage();
+  const gov = await Lexecon.create({ nodeId: "n1", policy: guidePolicy(), storage, signingKey: SEED });
+  const head = gov.head;
+  storage.failNext = 1;
+  const failed = gov.decide(search);
+  const next = gov.decide(search); // made while the failed one resyncs
+  await assert.rejects(failed, (e) => e instanceof LexeconStorageError && /disk full/.test(e.message));
+  assert.equal((await next).ledger_index, 1);
+  assert.notEqual(gov.head.hash, head.hash);
+  assert.equal((await gov.verifyLedger()).entries, 2);
+});
+
+test("storage that starts a decision from inside append: it waits for the one being stored", async () => {
+  const storage = syncStorage();
+  const gov = await Lexecon.create({ nodeId: "n1", policy: guidePolicy(), storage, signingKey: SEED });
+  /** @type {Promise<any> | undefined} */
+  let inner;
+  storage.duringAppend = () => {
+    inner = gov.decide({ ...search, request_id: "from-append" });
+  };
+  const outer = await gov.decide({ ...search, request_id: "outer" });
+  assert.ok(inner, "append ran the hook");
+  const second = await inner;
+  assert.equal(outer.ledger_index, 1);
+  assert.equal(second.ledger_index, 2);
+  assert.equal(second.request_id, "from-append");
+  assert.deepEqual(await gov.verifyLedger(), { valid: true, entries: 3, headHash: second.ledger_entry_hash });
+});
+
+test("storage that starts a decision from inside an async append: it waits too", async () => {
+  const storage = flakyStorage();
+  const gov = await Lexecon.create({ nodeId: "n1", policy: guidePolicy(), storage, signingKey: SEED });
+  const append = storage.append;
+  /** @type {Promise<any> | undefined} */
+  let inner;
+  storage.append = (bytes, meta) => {
+    storage.append = append;
+    inner = gov.decide({ ...search, request_id: "from-append" });
+    return append(bytes, meta);
+  };
+  const outer = await gov.decide(search);
+  assert.equal(outer.ledger_index, 1);
+  assert.equal((await inner).ledger_index, 2);
+  assert.equal((await gov.verifyLedger()).entries, 3);
+});
