@@ -98,29 +98,56 @@ export function checkAdapter(storage) {
 /**
  * The in-memory ledger: for tests, short-lived workers, and embedders that
  * persist elsewhere. Everything is lost with the process.
+ *
+ * It keeps no JavaScript object per entry: entries are copied into shared
+ * 64 KiB buffers (one allocation per ~50 decisions; an entry over 16 KiB gets
+ * a buffer of its own) and located through a typed-array table, and the
+ * index by entry hash is built the first time `find` is called. A long-lived
+ * node's garbage-collected heap does not grow with its ledger.
  * @returns {import("../types/index.js").MemoryStorage}
  */
 export function memoryStorage() {
   /** @type {Uint8Array[]} */
-  const entries = [];
-  /** @type {Map<string, number>} */
-  const byHash = new Map();
-  // Entries are copied into shared 64 KiB chunks: one buffer allocation per
-  // ~50 decisions instead of one each (allocating a buffer costs more than
-  // copying a ~1.3 KB entry). Entries over 16 KiB get a buffer of their own.
-  let chunk = new Uint8Array(0);
+  const buffers = [];
+  /** Which of `buffers` small entries are copied into (-1: none yet), and how much of it is used. */
+  let chunkIndex = -1;
   let used = 0;
+  /** Entry i is `buffers[table[3i]]`, from `table[3i + 1]`, `table[3i + 2]` bytes long. */
+  let table = new Uint32Array(3 * 1024);
+  let count = 0;
+  /** Entry hash → index; null until `find` first needs it. @type {Map<string, number> | null} */
+  let byHash = null;
+
   /** @param {Uint8Array} src */
   const keep = (src) => {
-    if (src.length > MEMORY_CHUNK / 4) return src.slice();
-    if (src.length > chunk.length - used) {
-      chunk = new Uint8Array(MEMORY_CHUNK);
-      used = 0;
+    let buffer;
+    let at = 0;
+    if (src.length > MEMORY_CHUNK / 4) {
+      buffer = buffers.push(src.slice()) - 1;
+    } else {
+      if (chunkIndex < 0 || src.length > MEMORY_CHUNK - used) {
+        chunkIndex = buffers.push(new Uint8Array(MEMORY_CHUNK)) - 1;
+        used = 0;
+      }
+      buffers[chunkIndex].set(src, used);
+      buffer = chunkIndex;
+      at = used;
+      used += src.length;
     }
-    const copy = chunk.subarray(used, used + src.length);
-    copy.set(src);
-    used += src.length;
-    return copy;
+    if (3 * count + 3 > table.length) {
+      const grown = new Uint32Array(table.length * 2);
+      grown.set(table);
+      table = grown;
+    }
+    table[3 * count] = buffer;
+    table[3 * count + 1] = at;
+    table[3 * count + 2] = src.length;
+    count += 1;
+  };
+  /** A view of entry `i` (0 ≤ i < count). @param {number} i */
+  const view = (i) => {
+    const at = table[3 * i + 1];
+    return buffers[table[3 * i]].subarray(at, at + table[3 * i + 2]);
   };
   const storage = {
     append(bytes, meta) {
@@ -128,27 +155,37 @@ export function memoryStorage() {
       // Lexecon passes the entry's head as `meta`; read it from the bytes
       // only when called without it.
       const head = meta ?? entryHead(src);
-      const index = entries.length;
+      const index = count;
       if (head && head.index !== index) {
         throw new LexeconStorageError(`append conflict: entry ${head.index} offered, but the log holds ${index} entries`, {
           code: "ledger_contention",
         });
       }
-      entries.push(keep(src));
-      if (head) byHash.set(head.entry_hash, index);
+      keep(src);
+      if (head && byHash) byHash.set(head.entry_hash, index);
       return index;
     },
     get(index) {
-      const bytes = entries[index];
-      return bytes === undefined ? null : bytes.slice();
+      return Number.isInteger(index) && index >= 0 && index < count ? view(index).slice() : null;
     },
     getRange(start, end) {
-      return entries.slice(start, end).map((b) => b.slice());
+      const from = Math.max(0, Math.trunc(Number(start)) || 0);
+      const to = Math.min(count, end === undefined ? count : Math.trunc(Number(end)) || 0);
+      const out = [];
+      for (let i = from; i < to; i++) out.push(view(i).slice());
+      return out;
     },
     length() {
-      return entries.length;
+      return count;
     },
     find(entryHash) {
+      if (!byHash) {
+        byHash = new Map();
+        for (let i = 0; i < count; i++) {
+          const head = entryHead(view(i));
+          if (head) byHash.set(head.entry_hash, i);
+        }
+      }
       return byHash.get(entryHash) ?? null;
     },
   };

@@ -227,6 +227,30 @@ test("memoryStorage keeps every entry intact across its shared buffers, small an
   assert.deepEqual(await gov.verifyLedger(), { valid: true, entries: 151, headHash: gov.head.hash });
 });
 
+test("memoryStorage finds entries appended before and after its hash index is built; get and getRange stay in bounds", async () => {
+  const storage = memoryStorage();
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage });
+  const before = [];
+  for (let i = 0; i < 60; i++) before.push(await gov.decide(i % 2 ? search : execute));
+  // The first find builds the index from the stored bytes...
+  assert.equal(storage.find("0".repeat(64)), null);
+  const after = [];
+  // ...and later appends (with Lexecon's head, and without) extend it.
+  for (let i = 0; i < 60; i++) after.push(await gov.decide(i % 2 ? search : execute));
+  const outside = memoryStorage();
+  for (let i = 0; i < storage.length(); i++) outside.append(storage.get(i));
+  for (const d of [...before, ...after]) {
+    assert.equal(storage.find(d.ledger_entry_hash), d.ledger_index);
+    assert.equal(outside.find(d.ledger_entry_hash), d.ledger_index);
+  }
+  assert.equal(storage.length(), 121);
+  for (const i of [-1, 121, 1.5, NaN]) assert.equal(storage.get(i), null, `get(${i})`);
+  assert.deepEqual(storage.getRange(119, 500), [storage.get(119), storage.get(120)]);
+  assert.deepEqual(storage.getRange(-5, 2), [storage.get(0), storage.get(1)]);
+  assert.deepEqual(storage.getRange(5, 5), []);
+  assert.equal(storage.getRange(0).length, 121);
+});
+
 test("a wrapper around memoryStorage gets bytes of its own, which it may keep past the call", async () => {
   // memoryStorage itself is handed a view of WebAssembly memory (it copies
   // at once); a wrapper spreading it must not inherit that.
