@@ -10,6 +10,7 @@ pub mod engine;
 pub mod hash;
 mod json_extent;
 pub mod ledger;
+mod object_only;
 pub mod policy;
 pub mod random;
 pub mod request;

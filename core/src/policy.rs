@@ -136,7 +136,11 @@ pub enum RatePer {
 // ----- the JSON, exactly as users write it -----
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a policy (a JSON object)"
+)]
 struct PolicyDoc {
     #[serde(default)]
     name: Option<String>,
@@ -156,9 +160,14 @@ struct PolicyDoc {
     #[allow(dead_code)]
     metadata: Option<Value>,
 }
+crate::object_only::object_only!(PolicyDoc);
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a term (a JSON object)"
+)]
 struct TermDoc {
     id: String,
     #[serde(rename = "type")]
@@ -174,9 +183,14 @@ struct TermDoc {
     #[serde(default)]
     data_classes: Option<Vec<String>>,
 }
+crate::object_only::object_only!(TermDoc);
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a relation (a JSON object)"
+)]
 struct RelationDoc {
     #[serde(default)]
     id: Option<String>,
@@ -191,9 +205,14 @@ struct RelationDoc {
     #[serde(default)]
     description: Option<String>,
 }
+crate::object_only::object_only!(RelationDoc);
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a constraint (a JSON object)"
+)]
 struct ConstraintDoc {
     name: String,
     condition: String,
@@ -205,15 +224,21 @@ struct ConstraintDoc {
     #[serde(default)]
     description: Option<String>,
 }
+crate::object_only::object_only!(ConstraintDoc);
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a rate limit (a JSON object)"
+)]
 struct RateLimitDoc {
     max_calls: u32,
     window_seconds: u64,
     #[serde(default)]
     per: Option<RatePer>,
 }
+crate::object_only::object_only!(RateLimitDoc);
 
 // ----- errors -----
 
@@ -1092,6 +1117,33 @@ mod tests {
     use super::*;
 
     pub(crate) const GUIDE_POLICY: &str = include_str!("../../examples/policies/ai_assistant.json");
+
+    #[test]
+    fn arrays_are_not_policies_terms_relations_or_constraints() {
+        // serde's derive would fill the fields by position.
+        for (text, path) in [
+            (r#"["Seq", "2.0", "permissive"]"#, "policy"),
+            ("[]", "policy"),
+            (r#"{"terms": [["actor:model", "actor"]]}"#, "terms[0]"),
+            (
+                r#"{"relations": [["r1", "permits", "actor:model", "action:read"]]}"#,
+                "relations[0]",
+            ),
+            (
+                r#"{"constraints": [["c1", "risk_level >= 4", "deny"]]}"#,
+                "constraints[0]",
+            ),
+        ] {
+            let e = Policy::parse(text).unwrap_err();
+            assert_eq!(e.path, path, "{text}: {e}");
+            assert!(e.message.contains("invalid type: sequence"), "{text}: {e}");
+            assert!(e.message.contains("a JSON object"), "{text}: {e}");
+            assert!(e.line.is_some(), "{text}: {e}");
+            let value: Value = serde_json::from_str(text).unwrap();
+            let e = Policy::from_value(&value).unwrap_err();
+            assert_eq!(e.path, path, "{text}: {e}");
+        }
+    }
 
     #[test]
     fn the_guides_policy_loads() {

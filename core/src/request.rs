@@ -26,7 +26,11 @@ pub const MAX_BATCH: usize = 1000;
 
 /// A request to run a tool, as the guide defines it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a decision request (a JSON object)"
+)]
 pub struct DecisionRequest {
     /// Caller's id for the request; generated (`req_…`) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +58,7 @@ pub struct DecisionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ttl: Option<u64>,
 }
+crate::object_only::object_only!(DecisionRequest, serialize);
 
 /// A request that cannot be decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,8 +239,10 @@ fn error_field(path: &str, message: &str) -> String {
     if path != "." {
         return path.to_string();
     }
-    message
-        .strip_prefix("duplicate field `")
+    // serde names a duplicate or missing field only in its message.
+    ["duplicate field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next())
         .map_or_else(|| "request".to_string(), str::to_string)
 }
@@ -250,6 +257,34 @@ fn strip_position(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_array_is_not_a_request() {
+        // serde's derive would fill the fields by position.
+        let positional = r#"["req_1", "model", "Execute web_search", "web_search", "Research", 1]"#;
+        let e = DecisionRequest::from_json(positional).unwrap_err();
+        assert_eq!(e.field, "request");
+        assert!(
+            e.message
+                .contains("expected a decision request (a JSON object)"),
+            "{e}"
+        );
+        let value: Value = serde_json::from_str(positional).unwrap();
+        let e = DecisionRequest::from_value(value).unwrap_err();
+        assert!(e.message.contains("invalid type: sequence"), "{e}");
+        // The untracked paths the npm glue and the conformance runner take.
+        let batch = format!("[{positional}]");
+        let e = serde_json::from_str::<Vec<DecisionRequest>>(&batch).unwrap_err();
+        assert!(e.to_string().contains("invalid type: sequence"), "{e}");
+        // An object still parses, and serialises as before.
+        let ok = r#"{"actor": "model", "proposed_action": "p", "tool": "t", "user_intent": "i", "risk_level": 1}"#;
+        let r: DecisionRequest = serde_json::from_str(ok).unwrap();
+        assert_eq!(r, DecisionRequest::new("model", "p", "t", "i", 1));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"actor":"model","proposed_action":"p","tool":"t","user_intent":"i","risk_level":1}"#
+        );
+    }
 
     #[test]
     fn parses_the_guides_request() {
@@ -271,6 +306,12 @@ mod tests {
         assert!(
             e.to_string().contains("missing field `proposed_action`"),
             "{e}"
+        );
+        assert_eq!(e.field, "proposed_action");
+        let value: Value = serde_json::json!({"actor": "model", "proposed_action": "p", "tool": "t", "user_intent": "u"});
+        assert_eq!(
+            DecisionRequest::from_value(value).unwrap_err().field,
+            "risk_level"
         );
     }
 

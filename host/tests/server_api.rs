@@ -387,6 +387,27 @@ fn batch_decides_in_order_and_rejects_invalid_batches_whole() {
         api.post("/decide/batch", &json!({"requests": []})).body["decisions"],
         json!([])
     );
+    // An array is not an object whose fields it fills by position.
+    let positional = json!([
+        "req_1",
+        "model",
+        "Execute web_search",
+        "web_search",
+        "Research",
+        1
+    ]);
+    let r = api.post("/decide", &positional);
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(
+        r.text
+            .contains("expected a decision request (a JSON object)"),
+        "{}",
+        r.text
+    );
+    let r = api.post("/decide/batch", &json!({ "requests": [positional] }));
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    let r = api.post("/policies", &json!(["Seq", "2.0", "permissive"]));
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy");
     assert_eq!(
         api.get("/status").body["ledger_length"],
         4,

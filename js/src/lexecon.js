@@ -202,9 +202,7 @@ export class Lexecon {
       ([slot]) => {
         if (slot.error) {
           const { field, message } = slot.error;
-          // serde names a missing field only in the message; surface it as `field` too.
-          const missing = field === "request" ? /^missing field `([^`]+)`/.exec(message) : null;
-          throw new LexeconRequestError(`invalid request: ${field}: ${message}`, { field: missing ? missing[1] : field });
+          throw new LexeconRequestError(`invalid request: ${field}: ${message}`, { field });
         }
         return slot;
       },

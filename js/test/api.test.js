@@ -73,6 +73,14 @@ test("an incomplete request rejects naming the missing field; a batch keeps goin
   assert.match(batch[1].error.message, /proposed_action/);
   assert.equal(batch[2].allowed, false);
   assert.equal(batch[2].ledger_index, batch[0].ledger_index + 1);
+
+  // An array is not a request whose fields it fills by position.
+  const positional = ["req_1", "model", "Execute web_search", "web_search", "Research", 1];
+  const [refused] = await gov.decideBatch([positional]);
+  assert.equal(refused.error.code, "invalid_request");
+  assert.match(refused.error.message, /expected a decision request \(a JSON object\)/);
+  await assert.rejects(gov.loadPolicy(["Seq", "2.0", "permissive"]), (e) => e.code === "invalid_policy");
+  assert.equal(gov.head.length, head.length + 2, "nothing refused is recorded");
 });
 
 test("policy errors carry path, line and column; a policy is recorded once", async () => {
