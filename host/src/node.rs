@@ -176,6 +176,10 @@ pub struct NodePaths {
     pub public_key: PathBuf,
     /// `policies/`.
     pub policies_dir: PathBuf,
+    /// `server.url`: `<pid> <url>` of the `lexecon server` serving the node,
+    /// while it runs: the address it bound, which `--host`, `--port` or
+    /// port 0 make differ from the configuration.
+    pub server_url: PathBuf,
 }
 
 impl NodePaths {
@@ -188,6 +192,7 @@ impl NodePaths {
             private_key: keys_dir.join("private_key.pem"),
             public_key: keys_dir.join("public_key.pem"),
             policies_dir: dir.join("policies"),
+            server_url: dir.join("server.url"),
             keys_dir,
             dir,
         }
@@ -441,6 +446,33 @@ impl Storage for LedgerStorage {
 }
 
 impl Node {
+    /// Records that this process serves the node at `url`, for the CLI's
+    /// hints while the server holds the ledger.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn record_server_url(&self, url: &str) -> std::io::Result<()> {
+        let tmp = self.paths.server_url.with_extension("url.tmp");
+        std::fs::write(&tmp, format!("{} {url}\n", std::process::id()))?;
+        std::fs::rename(&tmp, &self.paths.server_url)
+    }
+
+    /// Removes the record [`Node::record_server_url`] made, if it is this
+    /// process's.
+    pub fn forget_server_url(&self) {
+        if self.server_url_of(std::process::id()).is_some() {
+            let _ = std::fs::remove_file(&self.paths.server_url);
+        }
+    }
+
+    /// The URL that the server running as process `pid` recorded; `None`
+    /// when it recorded none (a record left by another process is stale).
+    pub fn server_url_of(&self, pid: u32) -> Option<String> {
+        let text = std::fs::read_to_string(&self.paths.server_url).ok()?;
+        let (recorded, url) = text.trim_end().split_once(' ')?;
+        (recorded.parse::<u32>().ok()? == pid).then(|| url.to_string())
+    }
+
     /// The ledger file (file storage).
     pub fn ledger_path(&self) -> PathBuf {
         self.config.ledger_path(&self.paths.dir)

@@ -473,6 +473,79 @@ fn server_api_key_and_json_logs_from_the_environment() {
     }
 }
 
+#[test]
+fn an_empty_api_key_is_refused_not_ignored() {
+    // A secret that resolved to nothing must not start an open server.
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
+    for empty in ["", "  "] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lexecon"))
+            .args(["server", "--node-id", &node.id, "--port", "0"])
+            .env("LEXECON_HOME", node.home.path())
+            .env("LEXECON_API_KEY", empty)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let e = failed(&out);
+        assert!(e.contains("LEXECON_API_KEY is set but empty"), "{e}");
+    }
+}
+
+#[test]
+fn a_running_server_is_named_by_the_address_it_bound() {
+    // The config says port 8000; the server binds whatever port 0 gives.
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
+    let mut server = node.spawn_server(&[]);
+    let record = node
+        .home
+        .path()
+        .join("nodes")
+        .join(&node.id)
+        .join("server.url");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !record.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let e = failed(&node.cli(&[
+        "decide",
+        "--node-id",
+        &node.id,
+        "--actor",
+        "model",
+        "--tool",
+        "web_search",
+        "--action",
+        "Execute web_search",
+        "--intent",
+        "Research",
+        "--risk",
+        "1",
+    ]));
+    assert!(
+        e.contains(&format!("curl -X POST {}/decide", server.url)),
+        "{e}"
+    );
+    assert!(server.terminate().success());
+    assert!(
+        !record.exists(),
+        "a server that stopped leaves no address behind"
+    );
+    ok(&node.cli(&[
+        "decide",
+        "--node-id",
+        &node.id,
+        "--actor",
+        "model",
+        "--tool",
+        "web_search",
+        "--action",
+        "Execute web_search",
+        "--intent",
+        "Research",
+        "--risk",
+        "1",
+    ]));
+}
+
 /// Finds the byte offset of `needle` in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> usize {
     haystack

@@ -109,10 +109,15 @@ fn policy_error(file: &Path, e: &PolicyError) -> CliError {
 fn locked_hint(e: NodeError, node: &Node, endpoint: &str, what: &str) -> CliError {
     match e {
         NodeError::File(FileStorageError::Locked { holder_pid, .. }) => {
-            let server = format!(
-                "http://{}:{}",
-                node.config.server.host, node.config.server.port
-            );
+            // The address it bound, as it recorded it; else the configured one.
+            let server = holder_pid
+                .and_then(|pid| node.server_url_of(pid))
+                .unwrap_or_else(|| {
+                    format!(
+                        "http://{}:{}",
+                        node.config.server.host, node.config.server.port
+                    )
+                });
             let pid = holder_pid.map_or_else(String::new, |p| format!(" (pid {p})"));
             fail(format!(
                 "a server is running for node `{}`{pid} and holds its ledger; {what} through it instead: \
@@ -361,7 +366,7 @@ pub fn policy_show(g: &GlobalArgs, name: &str) -> Result {
 pub fn server(g: &GlobalArgs, host: Option<String>, port: Option<u16>) -> Result {
     let home = node::lexecon_home()?;
     let node = node::open_node(&home, g.node_id.as_deref(), g.config.as_deref())?;
-    let mut opts = ServerOptions::from_env();
+    let mut opts = ServerOptions::from_env().map_err(fail)?;
     opts.host = host;
     opts.port = port;
     server::run(&node, &opts).map_err(|e| fail(e.0))

@@ -80,14 +80,30 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
-    /// Options with the API key from `LEXECON_API_KEY` (ignored when empty).
-    pub fn from_env() -> Self {
-        Self {
-            api_key: std::env::var(API_KEY_ENV)
-                .ok()
-                .filter(|k| !k.trim().is_empty()),
-            ..Self::default()
+    /// Options with the API key from `LEXECON_API_KEY`; unset: no
+    /// authentication.
+    ///
+    /// # Errors
+    /// When the variable is set but empty (or blank): a secret that did not
+    /// resolve must not silently turn authentication off.
+    pub fn from_env() -> Result<Self, String> {
+        Self::with_api_key(std::env::var(API_KEY_ENV).ok())
+    }
+
+    /// Options with `api_key` as `LEXECON_API_KEY` would give it.
+    ///
+    /// # Errors
+    /// As [`ServerOptions::from_env`].
+    pub fn with_api_key(api_key: Option<String>) -> Result<Self, String> {
+        if api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(format!(
+                "{API_KEY_ENV} is set but empty: set it to the API key, or unset it to run without authentication"
+            ));
         }
+        Ok(Self {
+            api_key,
+            ..Self::default()
+        })
     }
 }
 
@@ -552,11 +568,15 @@ pub fn run(node: &Node, opts: &ServerOptions) -> Result<(), ServerError> {
             }
             let _ = out.flush();
         }
+        if let Err(e) = node.record_server_url(&server.base_url()) {
+            tracing::warn!(path = %node.paths.server_url.display(), error = %e, "cannot record the server's address (used only by the CLI's hints)");
+        }
         shutdown_signal().await;
         tracing::info!(
             "shutdown signal received: no new connections; finishing in-flight requests"
         );
         server.shutdown().await;
+        node.forget_server_url();
         Ok(())
     })
 }
