@@ -782,6 +782,9 @@ fn metrics_count_what_happened() {
         "/decide/batch",
         &json!({"requests": [req_json(&system_command()), req_json(&web_search())]}),
     );
+    // A batch body that is not a batch counts as one invalid request.
+    api.post_raw("/decide/batch", "{\"requests\": 7");
+    api.post_raw("/decide/batch", "[]");
     let mut broken = api.get("/ledger/verify");
     assert_eq!(broken.body["valid"], true);
     broken = api.get("/metrics");
@@ -794,12 +797,12 @@ fn metrics_count_what_happened() {
     );
     let m = broken.text;
     for line in [
-        "lexecon_decision_requests_total 7",
+        "lexecon_decision_requests_total 9",
         "lexecon_decision_requests_allowed 3",
         "lexecon_decision_requests_denied 3",
         "lexecon_decision_requests_escalated 1",
-        "lexecon_decision_requests_invalid 1",
-        "lexecon_decision_latency_seconds_count 6",
+        "lexecon_decision_requests_invalid 3",
+        "lexecon_decision_latency_seconds_count 8",
         "lexecon_ledger_entries_total 7",
         "lexecon_ledger_verification_failures 0",
         "lexecon_active_tokens 3",

@@ -368,12 +368,22 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
 
 /// `POST /decide/batch`: `{"requests": [...]}` → `{"decisions": [...]}`.
 /// Invalid requests reject the whole batch (422 naming `requests[i].field`);
-/// nothing is decided then.
+/// nothing is decided then. In the metrics each item counts as a request; a
+/// body that cannot be read as a batch counts as one invalid request.
 pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     let result = async {
-        let bytes = read_bytes(&state, req, MAX_LARGE_BODY_BYTES).await?;
-        let items = batch_items(&bytes)?;
+        let unreadable = |e: ApiError| {
+            inc(&state.metrics.requests_total);
+            if e.status.is_client_error() {
+                inc(&state.metrics.invalid);
+            }
+            e
+        };
+        let bytes = read_bytes(&state, req, MAX_LARGE_BODY_BYTES)
+            .await
+            .map_err(unreadable)?;
+        let items = batch_items(&bytes).map_err(unreadable)?;
         add(&state.metrics.requests_total, items.len() as u64);
         if items.len() > MAX_BATCH {
             add(&state.metrics.invalid, items.len() as u64);

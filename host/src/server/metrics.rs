@@ -4,7 +4,7 @@
 //!
 //! | name | type | what |
 //! |---|---|---|
-//! | `lexecon_decision_requests_total` | counter | decision requests received (each item of a batch counts) |
+//! | `lexecon_decision_requests_total` | counter | decision requests received (each item of a batch counts; a batch body that cannot be read, as one) |
 //! | `lexecon_decision_requests_allowed` | counter | decisions that allowed |
 //! | `lexecon_decision_requests_denied` | counter | decisions that did not allow (deny and escalate) |
 //! | `lexecon_decision_requests_escalated` | counter | of those, escalations (human confirmation required) |
