@@ -18,6 +18,7 @@
 // Only the feature list changes: no code is touched, and the engine never
 // returns multiple values itself (Rust's `extern "C"` ABI does not).
 import { readFileSync, writeFileSync } from "node:fs";
+import { encodeU32, readU32, sections } from "./wasm-sections.js";
 
 const [input, output] = process.argv.slice(2);
 if (!input || !output) {
@@ -25,69 +26,47 @@ if (!input || !output) {
   process.exit(2);
 }
 
-/** Reads an unsigned LEB128 at `pos`; returns [value, next position]. */
-function readU32(bytes, pos) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    if (pos >= bytes.length) throw new Error("truncated LEB128");
-    const byte = bytes[pos++];
-    value += (byte & 0x7f) * 2 ** shift;
-    if (byte < 0x80) return [value, pos];
-    shift += 7;
-    if (shift > 28) throw new Error("LEB128 too long for a u32");
-  }
-}
-
-/** Encodes an unsigned LEB128. */
-function u32(value) {
-  const out = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value) byte |= 0x80;
-    out.push(byte);
-  } while (value);
-  return Uint8Array.from(out);
-}
-
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const wasm = readFileSync(input);
-const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-if (wasm.length < 8 || header.some((b, i) => wasm[i] !== b)) {
-  throw new Error(`${input} is not a WebAssembly module (version 1)`);
-}
 
-const parts = [wasm.subarray(0, 8)];
-let removed = false;
-let pos = 8;
-while (pos < wasm.length) {
-  const id = wasm[pos];
-  const [size, bodyStart] = readU32(wasm, pos + 1);
-  const end = bodyStart + size;
-  if (end > wasm.length) throw new Error(`${input}: section at byte ${pos} runs past the end`);
-  let section = wasm.subarray(pos, end);
-  if (id === 0) {
-    const [nameLength, nameStart] = readU32(wasm, bodyStart);
-    const name = utf8.decode(wasm.subarray(nameStart, nameStart + nameLength));
-    if (name === "target_features") {
-      // A vector of (prefix byte '+', '-' or '=', feature name).
-      let [count, p] = readU32(wasm, nameStart + nameLength);
-      const kept = [];
-      for (; count > 0; count--) {
-        const start = p;
-        const [length, featureStart] = readU32(wasm, p + 1);
-        p = featureStart + length;
-        if (utf8.decode(wasm.subarray(featureStart, p)) === "multivalue") removed = true;
-        else kept.push(wasm.subarray(start, p));
+/**
+ * `wasm` with `multivalue` left out of its `target_features` section.
+ * @param {Buffer} wasm
+ * @returns {{ bytes: Buffer, removed: boolean }}
+ */
+function dropMultivalue(wasm) {
+  const parts = [wasm.subarray(0, 8)];
+  let removed = false;
+  for (const { id, start, bodyStart, end } of sections(wasm)) {
+    let section = wasm.subarray(start, end);
+    if (id === 0) {
+      const [nameLength, nameStart] = readU32(wasm, bodyStart);
+      const name = utf8.decode(wasm.subarray(nameStart, nameStart + nameLength));
+      if (name === "target_features") {
+        // A vector of (prefix byte '+', '-' or '=', feature name).
+        let [count, p] = readU32(wasm, nameStart + nameLength);
+        const kept = [];
+        for (; count > 0; count--) {
+          const feature = p;
+          const [length, featureStart] = readU32(wasm, p + 1);
+          p = featureStart + length;
+          if (utf8.decode(wasm.subarray(featureStart, p)) === "multivalue") removed = true;
+          else kept.push(wasm.subarray(feature, p));
+        }
+        const payload = Buffer.concat([encodeU32(nameLength), Buffer.from(name), encodeU32(kept.length), ...kept]);
+        section = Buffer.concat([Uint8Array.of(0), encodeU32(payload.length), payload]);
       }
-      const payload = Buffer.concat([u32(nameLength), Buffer.from(name), u32(kept.length), ...kept]);
-      section = Buffer.concat([Uint8Array.of(0), u32(payload.length), payload]);
     }
+    parts.push(section);
   }
-  parts.push(section);
-  pos = end;
+  return { bytes: Buffer.concat(parts), removed };
 }
 
-writeFileSync(output, Buffer.concat(parts));
-console.error(removed ? `drop-multivalue: ${output} no longer lists multivalue` : `drop-multivalue: ${input} did not list multivalue`);
+let result;
+try {
+  result = dropMultivalue(readFileSync(input));
+} catch (e) {
+  console.error(`drop-multivalue: ${input}: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+}
+writeFileSync(output, result.bytes);
+console.error(result.removed ? `drop-multivalue: ${output} no longer lists multivalue` : `drop-multivalue: ${input} did not list multivalue`);

@@ -6,10 +6,12 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import test from "node:test";
+import { readU32, sections } from "../scripts/wasm-sections.js";
 
 const wasm = readFileSync(new URL("../dist/wasm/lexecon_js_bg.wasm", import.meta.url));
 
-function reader(bytes, pos = 0) {
+/** A cursor over `bytes`, reading bytes and LEB128 numbers in order. */
+function reader(bytes, pos) {
   return {
     get pos() {
       return pos;
@@ -18,12 +20,9 @@ function reader(bytes, pos = 0) {
       return bytes[pos++];
     },
     u32() {
-      let value = 0;
-      for (let shift = 0; ; shift += 7) {
-        const b = bytes[pos++];
-        value += (b & 0x7f) * 2 ** shift;
-        if (b < 0x80) return value;
-      }
+      let value;
+      [value, pos] = readU32(bytes, pos);
+      return value;
     },
     skip(n) {
       pos += n;
@@ -39,14 +38,11 @@ function skipValueType(r) {
 
 /** Result counts of the module's function types, the functions' types, and the exported functions. */
 function shape(bytes) {
-  const r = reader(bytes, 8);
   const resultCounts = [];
   const funcTypes = [];
   const exports = [];
-  while (r.pos < bytes.length) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
+  for (const { id, bodyStart } of sections(bytes)) {
+    const r = reader(bytes, bodyStart);
     if (id === 1) {
       for (let n = r.u32(); n > 0; n--) {
         assert.equal(r.byte(), 0x60, "a plain function type (no GC recursion groups)");
@@ -87,7 +83,6 @@ function shape(bytes) {
         if (kind === 0) exports.push({ name, index });
       }
     }
-    r.skip(end - r.pos);
   }
   return { resultCounts, funcTypes, exports };
 }
