@@ -1114,6 +1114,9 @@ pub struct TailRestorer {
     policy: Option<Entry>,
     horizon: Option<u64>,
     hits: Vec<(u64, Vec<RateHit>)>,
+    /// The `prev_hash` of the entry pushed last: the hash the next one
+    /// pushed (the entry before it) must have.
+    link: Option<String>,
     done: bool,
 }
 
@@ -1129,6 +1132,7 @@ impl TailRestorer {
             policy: None,
             horizon: None,
             hits: Vec::new(),
+            link: None,
             done: len == 0,
         }
     }
@@ -1151,14 +1155,23 @@ impl TailRestorer {
         let Some(index) = self.wants() else {
             return Ok(());
         };
+        // What the engine takes from here (the head, the active policy, rate
+        // windows) must be what was recorded: each entry read is checked as
+        // `verify` would, and linked to the one read before it.
+        let altered =
+            |f: VerifyFailure| EngineError::Ledger(format!("{f}; run `lexecon ledger verify`"));
+        let checked = ledger::check_entry(bytes, index).map_err(altered)?;
+        if let Some(link) = &self.link
+            && link != checked.entry_hash()
+        {
+            return Err(altered(ledger::link_failure(index + 1)));
+        }
+        if index == 0 && checked.prev_hash != GENESIS_HASH.as_bytes() {
+            return Err(altered(ledger::link_failure(0)));
+        }
+        self.link = Some(String::from_utf8_lossy(checked.prev_hash).into_owned());
         let entry =
             Entry::parse(bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
-        if entry.index != index {
-            return Err(EngineError::Ledger(format!(
-                "entry at {index} says index {}; run `lexecon ledger verify`",
-                entry.index
-            )));
-        }
         self.remaining -= 1;
         if self.head.is_none() {
             self.head = Some((index, entry.entry_hash.clone()));

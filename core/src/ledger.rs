@@ -269,63 +269,12 @@ impl ChainVerifier {
     /// The [`VerifyFailure`] for this entry; the verifier does not advance.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), VerifyFailure> {
         let index = self.next_index;
-        let fail = |kind, message: String| VerifyFailure {
-            index,
-            kind,
-            message,
-        };
-        let malformed = || {
-            fail(
-                FailureKind::Malformed,
-                "not a canonical ledger entry".into(),
-            )
-        };
-        let hashed = split_hash(bytes).ok_or_else(malformed)?;
-        let computed: [u8; 32] = Sha256::new()
-            .chain_update(b"{")
-            .chain_update(hashed.body)
-            .finalize()
-            .into();
-        // Compared as hex, so the claim needs no decoding on the (usual)
-        // matching path.
-        let mut computed_hex = [0u8; 64];
-        hash::hex_into(&computed, &mut computed_hex);
-        if computed_hex != *hashed.entry_hash_hex {
-            if !hash::is_hash_hex(hashed.entry_hash_hex) {
-                return Err(malformed());
-            }
-            return Err(fail(
-                FailureKind::HashMismatch,
-                "content does not match its entry_hash: the entry was altered".into(),
-            ));
-        }
-        let parts = split_links(hashed.body).ok_or_else(malformed)?;
-        if parts.index != index {
-            return Err(fail(
-                FailureKind::IndexMismatch,
-                format!(
-                    "found entry {} at position {index}: entries were removed or reordered",
-                    parts.index
-                ),
-            ));
-        }
-        if parts.prev_hash != self.prev_hash.as_bytes() {
-            let (kind, message) = if index == 0 {
-                (
-                    FailureKind::BadGenesis,
-                    "entry 0 does not link to the genesis hash".to_string(),
-                )
-            } else {
-                (
-                    FailureKind::BrokenLink,
-                    format!("prev_hash does not match the hash of entry {}", index - 1),
-                )
-            };
-            return Err(fail(kind, message));
+        let checked = check_entry(bytes, index)?;
+        if checked.prev_hash != self.prev_hash.as_bytes() {
+            return Err(link_failure(index));
         }
         self.prev_hash.clear();
-        self.prev_hash
-            .push_str(std::str::from_utf8(&computed_hex).unwrap_or_default());
+        self.prev_hash.push_str(checked.entry_hash());
         self.next_index += 1;
         Ok(())
     }
@@ -414,6 +363,98 @@ impl ChainVerifier {
             first_invalid: failure.as_ref().map(|f| f.index),
             failure,
         }
+    }
+}
+
+/// One stored entry that checked out on its own (see [`check_entry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedEntry<'a> {
+    entry_hash_hex: [u8; 64],
+    /// The `prev_hash` it claims (64 lowercase hex digits, not yet checked
+    /// against the entry before it).
+    pub prev_hash: &'a [u8],
+}
+
+impl CheckedEntry<'_> {
+    /// Its `entry_hash`, recomputed from its content (and equal to the one stored).
+    pub fn entry_hash(&self) -> &str {
+        // Lowercase hex digits: always UTF-8.
+        std::str::from_utf8(&self.entry_hash_hex).unwrap_or_default()
+    }
+}
+
+/// Checks what one stored entry can prove on its own: it is a well-formed
+/// canonical entry, its content matches its `entry_hash`, and it says it is
+/// at `index`. Whether it links to the entry before it is the caller's check
+/// (against [`CheckedEntry::prev_hash`]; [`link_failure`] names the failure).
+///
+/// # Errors
+/// The [`VerifyFailure`] for this entry.
+pub fn check_entry(bytes: &[u8], index: u64) -> Result<CheckedEntry<'_>, VerifyFailure> {
+    let fail = |kind, message: String| VerifyFailure {
+        index,
+        kind,
+        message,
+    };
+    let malformed = || {
+        fail(
+            FailureKind::Malformed,
+            "not a canonical ledger entry".into(),
+        )
+    };
+    let hashed = split_hash(bytes).ok_or_else(malformed)?;
+    let computed: [u8; 32] = Sha256::new()
+        .chain_update(b"{")
+        .chain_update(hashed.body)
+        .finalize()
+        .into();
+    // Compared as hex, so the claim needs no decoding on the (usual)
+    // matching path.
+    let mut entry_hash_hex = [0u8; 64];
+    hash::hex_into(&computed, &mut entry_hash_hex);
+    if entry_hash_hex != *hashed.entry_hash_hex {
+        if !hash::is_hash_hex(hashed.entry_hash_hex) {
+            return Err(malformed());
+        }
+        return Err(fail(
+            FailureKind::HashMismatch,
+            "content does not match its entry_hash: the entry was altered".into(),
+        ));
+    }
+    let parts = split_links(hashed.body).ok_or_else(malformed)?;
+    if parts.index != index {
+        return Err(fail(
+            FailureKind::IndexMismatch,
+            format!(
+                "found entry {} at position {index}: entries were removed or reordered",
+                parts.index
+            ),
+        ));
+    }
+    Ok(CheckedEntry {
+        entry_hash_hex,
+        prev_hash: parts.prev_hash,
+    })
+}
+
+/// The failure of entry `index` whose `prev_hash` is not the hash of the
+/// entry before it (or, for entry 0, not [`GENESIS_HASH`]).
+pub fn link_failure(index: u64) -> VerifyFailure {
+    let (kind, message) = if index == 0 {
+        (
+            FailureKind::BadGenesis,
+            "entry 0 does not link to the genesis hash".to_string(),
+        )
+    } else {
+        (
+            FailureKind::BrokenLink,
+            format!("prev_hash does not match the hash of entry {}", index - 1),
+        )
+    };
+    VerifyFailure {
+        index,
+        kind,
+        message,
     }
 }
 

@@ -463,18 +463,18 @@ impl Policy {
         }
         let mut de = serde_json::Deserializer::from_str(text);
         let doc: PolicyDoc =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| serde_error(&e))?;
+            serde_path_to_error::deserialize(&mut de).map_err(|e| serde_error(&e, text))?;
         de.end().map_err(|e| PolicyError {
             path: "policy".into(),
             message: "unexpected characters after the policy object".into(),
             line: Some(e.line()),
-            column: Some(e.column()),
+            column: Some(char_column(text, e.line(), e.column())),
         })?;
         let value: Value = serde_json::from_str(text).map_err(|e| PolicyError {
             path: "policy".into(),
             message: e.to_string(),
             line: Some(e.line()),
-            column: Some(e.column()),
+            column: Some(char_column(text, e.line(), e.column())),
         })?;
         Builder::new(text).build(doc, &value)
     }
@@ -489,7 +489,7 @@ impl Policy {
     /// A [`PolicyError`] naming the JSON path.
     pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
         let doc: PolicyDoc =
-            serde_path_to_error::deserialize(value).map_err(|e| serde_error(&e))?;
+            serde_path_to_error::deserialize(value).map_err(|e| serde_error(&e, ""))?;
         Builder::new("").build(doc, value)
     }
 
@@ -575,9 +575,21 @@ impl Policy {
     }
 }
 
-fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError {
+/// `text` is the policy's JSON text (empty when parsed from a value: no
+/// line or column then).
+fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>, text: &str) -> PolicyError {
     let inner = e.inner();
     let path = e.path().to_string();
+    // serde_path_to_error writes `?` for a place it could not name (inside
+    // a value that did not parse): keep only the part it could.
+    let path = match path.find('?') {
+        Some(at) => path
+            .get(..at)
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .to_string(),
+        None => path,
+    };
     let path = if path == "." || path.is_empty() {
         "policy".to_string()
     } else {
@@ -605,7 +617,10 @@ fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError
     let (line, column) = if inner.line() == 0 {
         (None, None)
     } else {
-        (Some(inner.line()), Some(inner.column().max(1)))
+        (
+            Some(inner.line()),
+            Some(char_column(text, inner.line(), inner.column()).max(1)),
+        )
     };
     PolicyError {
         path,
@@ -984,6 +999,18 @@ fn default_name(id: &str) -> &str {
 
 // ----- locating a JSON path in the text -----
 
+/// The 1-based column, in characters, of serde_json's `byte_column` (which
+/// counts bytes: `"é"` is two) on 1-based `line` of `text`, as [`locate`]
+/// and editors count. Past the line's end, bytes count as characters.
+fn char_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let Some(l) = text.split('\n').nth(line.saturating_sub(1)) else {
+        return byte_column;
+    };
+    let before = byte_column.saturating_sub(1);
+    let chars = l.char_indices().take_while(|(i, _)| *i < before).count();
+    chars + before.saturating_sub(l.len()) + 1
+}
+
 /// The 1-based line and column of the value at `path` in `text`.
 pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
@@ -1201,6 +1228,22 @@ mod tests {
             e.to_string()
                 .starts_with("relations[1].type: unknown relation type `permitz`")
         );
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        // "é" is two bytes; the column is where an editor puts the cursor.
+        let e = Policy::parse(r#"{"name": "éééé", "mode": "lax"}"#).unwrap_err();
+        assert_eq!(e.path, "mode");
+        assert_eq!((e.line, e.column), (Some(1), Some(30)), "{e}");
+        let ascii = Policy::parse(r#"{"name": "eeee", "mode": "lax"}"#).unwrap_err();
+        assert_eq!(ascii.column, Some(30));
+        // A syntax error after multi-byte text, and one at the end of the text.
+        let e = Policy::parse("{\n  \"name\": \"日本\",\n  \"mode\" \"strict\"}").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(3), Some(10)), "{e}");
+        let e = Policy::parse("{\"name\": \"日本\"").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(1), Some(13)), "{e}");
+        assert_eq!(e.path, "policy", "no `?` segments: {e}");
     }
 
     #[test]

@@ -115,9 +115,22 @@ impl DecisionRequest {
     pub fn from_json(text: &str) -> Result<Self, RequestError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let req: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let message = strip_position(e.inner());
+            let inner = e.inner();
+            // Malformed JSON keeps its position: the text is the user's.
+            let message = if inner.is_syntax() || inner.is_eof() {
+                inner.to_string()
+            } else {
+                strip_position(inner)
+            };
+            // serde_path_to_error writes `?` where it could not name a place.
+            let path = e.path().to_string();
+            let path = match path.find('?') {
+                Some(at) => path.get(..at).unwrap_or_default().trim_end_matches('.'),
+                None => &path,
+            };
+            let path = if path.is_empty() { "." } else { path };
             RequestError {
-                field: error_field(&e.path().to_string(), &message),
+                field: error_field(path, &message),
                 message,
             }
         })?;
@@ -257,6 +270,17 @@ fn strip_position(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_json_names_its_position() {
+        let e = DecisionRequest::from_json("{\n  \"actor\": \"model\",\n").unwrap_err();
+        assert_eq!(e.field, "request");
+        assert_eq!(e.message, "EOF while parsing a value at line 3 column 0");
+        let e =
+            DecisionRequest::from_json(r#"{"actor": "model", "context": {"a": tru}}"#).unwrap_err();
+        assert_eq!(e.field, "context.a");
+        assert_eq!(e.message, "expected ident at line 1 column 40");
+    }
 
     #[test]
     fn an_array_is_not_a_request() {

@@ -202,6 +202,63 @@ fn tampering_is_found_at_the_entry() {
     assert_eq!(gov.verify_ledger().unwrap().first_invalid, Some(2));
 }
 
+/// Opening reads the ledger's tail (back to the latest policy load): what it
+/// takes from there (the policy, the head, rate windows) must be what was
+/// recorded, so an entry it reads that was altered, dropped or spliced in
+/// from another chain stops the open, naming the entry.
+#[test]
+fn opening_refuses_an_altered_tail() {
+    let recorded = || {
+        let mut gov = Governor::open(engine("o"), MemoryStorage::new()).unwrap();
+        gov.load_policy(POLICY).unwrap();
+        for _ in 0..5 {
+            gov.decide(&search()).unwrap();
+        }
+        gov.storage().clone()
+    };
+    let open_error = |storage: MemoryStorage| match Governor::open(engine("o2"), storage) {
+        Ok(_) => panic!("an altered ledger opened"),
+        Err(EngineError::Ledger(why)) => why,
+        Err(e) => panic!("unexpected error: {e}"),
+    };
+    assert!(Governor::open(engine("o2"), recorded()).is_ok());
+
+    // The policy entry rewritten (a forbid turned into a permit).
+    let mut storage = recorded();
+    let bytes = storage.bytes_mut(0).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"forbids").unwrap();
+    bytes[at..at + 7].copy_from_slice(b"permits");
+    let why = open_error(storage);
+    assert!(why.starts_with("entry 0: content does not match"), "{why}");
+
+    // The head entry altered.
+    let mut storage = recorded();
+    let bytes = storage.bytes_mut(5).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"model").unwrap();
+    bytes[at] = b'M';
+    assert!(open_error(storage).starts_with("entry 5: "));
+
+    // An entry removed: its successor sits at its place.
+    let mut storage = recorded();
+    storage.remove(3);
+    assert!(open_error(storage).contains("entries were removed or reordered"));
+
+    // Another chain's entry (well-formed, its own hash right) put in place of the head.
+    let mut other = Governor::open(engine("other"), MemoryStorage::new()).unwrap();
+    other.load_policy(POLICY).unwrap();
+    for _ in 0..5 {
+        other.decide(&search()).unwrap();
+    }
+    let mut storage = recorded();
+    let foreign = other.storage().get(5).unwrap().unwrap();
+    storage.bytes_mut(5).unwrap().clone_from(&foreign);
+    let why = open_error(storage);
+    assert!(
+        why.starts_with("entry 5: prev_hash does not match the hash of entry 4"),
+        "{why}"
+    );
+}
+
 #[test]
 fn tokens_verify_offline_and_expire() {
     let mut gov = Governor::open(engine("tok"), MemoryStorage::new()).unwrap();

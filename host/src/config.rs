@@ -547,7 +547,7 @@ impl Config {
             };
         }
         if let Some(v) = env("LEXECON_LEDGER_STORAGE") {
-            self.ledger.storage = match v.trim() {
+            let storage = match v.trim() {
                 "file" => StorageKind::File,
                 "postgresql" | "postgres" => StorageKind::Postgresql,
                 _ => {
@@ -557,6 +557,13 @@ impl Config {
                     ));
                 }
             };
+            // The file's setting for the storage it named does not apply to
+            // the one the environment chose (`init` writes `path`).
+            match storage {
+                StorageKind::File => self.ledger.connection_string = None,
+                StorageKind::Postgresql => self.ledger.path = None,
+            }
+            self.ledger.storage = storage;
         }
         if let Some(v) = env("LEXECON_LEDGER_PATH") {
             self.ledger.path = Some(v);
@@ -960,6 +967,35 @@ capability:
             .apply_env(|k| (k == "LEXECON_PORT").then(|| "x".to_string()))
             .unwrap_err();
         assert!(e.to_string().contains("LEXECON_PORT"));
+    }
+
+    #[test]
+    fn env_storage_switch_drops_the_other_storages_setting() {
+        // `init` writes `ledger.path`; the environment moves the node to PostgreSQL.
+        let mut c = Config::parse(&default_config_yaml("n1"), "config.yaml").unwrap();
+        assert!(c.ledger.path.is_some());
+        c.apply_env(|k| match k {
+            "LEXECON_LEDGER_STORAGE" => Some("postgresql".to_string()),
+            "LEXECON_LEDGER_CONNECTION_STRING" => Some("host=127.0.0.1 user=postgres".to_string()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.ledger.storage, StorageKind::Postgresql);
+        assert_eq!(c.ledger.path, None);
+        // And back to a file: the connection string goes.
+        c.apply_env(|k| (k == "LEXECON_LEDGER_STORAGE").then(|| "file".to_string()))
+            .unwrap();
+        assert_eq!(c.ledger.connection_string, None);
+        // A path set in the environment with PostgreSQL is still refused.
+        let e = c
+            .apply_env(|k| match k {
+                "LEXECON_LEDGER_STORAGE" => Some("postgresql".to_string()),
+                "LEXECON_LEDGER_CONNECTION_STRING" => Some("host=x".to_string()),
+                "LEXECON_LEDGER_PATH" => Some("l.db".to_string()),
+                _ => None,
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("ledger.path"), "{e}");
     }
 
     #[test]

@@ -102,6 +102,21 @@ fn init_creates_the_guides_layout_and_refuses_to_overwrite() {
     assert!(e.contains("--node-id"), "{e}");
     let e = failed(&cli(home.path(), &["init", "--node-id", "../evil"]));
     assert!(e.contains("not valid"), "{e}");
+    // A configuration given with --config that does not load is named as given.
+    let bad = home.path().join("bad.yaml");
+    std::fs::write(&bad, "node_id: n3\nserver:\n  prot: 8000\n").unwrap();
+    let e = failed(&cli(
+        home.path(),
+        &[
+            "init",
+            "--node-id",
+            "n3",
+            "--config",
+            &bad.display().to_string(),
+        ],
+    ));
+    assert!(e.contains("bad.yaml") && e.contains("server.prot"), "{e}");
+    assert!(!home.path().join("nodes/n3").exists());
 }
 
 #[test]

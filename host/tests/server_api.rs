@@ -365,6 +365,14 @@ fn batch_decides_in_order_and_rejects_invalid_batches_whole() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_request",
     );
+    // So is a duplicated `requests`: which list would the client mean?
+    let one = serde_json::to_string(&req_json(&web_search())).unwrap();
+    let r = api.post_raw(
+        "/decide/batch",
+        &format!(r#"{{"requests": [{one}], "requests": [{one}, {one}]}}"#),
+    );
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(r.text.contains("duplicate field `requests`"), "{}", r.text);
     let r = api.post("/decide/batch", &json!({"requests": [], "x": 1}));
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     assert_eq!(r.body["field"], "x", "{}", r.text);
@@ -568,6 +576,43 @@ fn policies_load_list_and_status() {
         r.text
     );
     assert_eq!(r.body["line"], 3, "{}", r.text);
+    // Wrapped, the policy is parsed as sent: a duplicated key is refused (a
+    // map would have kept the last `relations`, dropping the forbid), and
+    // positions are the body's own.
+    let forbid = r#"{"type": "forbids", "subject": "actor:model", "action": "*"}"#;
+    let permit = r#"{"type": "permits", "subject": "actor:model", "action": "*"}"#;
+    let dup = format!(
+        r#"{{"policy": {{"name": "dup", "relations": [{forbid}], "relations": [{permit}]}}}}"#
+    );
+    let r = api.post_raw("/policies", &dup);
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy");
+    assert!(r.text.contains("duplicate field `relations`"), "{}", r.text);
+    let at = dup.rfind(r#""relations""#).unwrap();
+    assert_eq!(r.body["line"], 1, "{}", r.text);
+    let column = r.body["column"].as_u64().unwrap() as usize;
+    assert!(
+        (at..at + 14).contains(&column),
+        "column {column}, key at {}: {}",
+        at + 1,
+        r.text
+    );
+    let r = api.post_raw(
+        "/policies",
+        "{\"policy\":\n  {\"name\": \"x\", \"mode\": \"lax\"}}",
+    );
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy");
+    assert_eq!(
+        (&r.body["line"], &r.body["column"]),
+        (&json!(2), &json!(29)),
+        "{}",
+        r.text
+    );
+    let r = api.post_raw(
+        "/policies",
+        r#"{"policy": {"name": "a"}, "policy": {"name": "b"}}"#,
+    );
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy");
+    assert!(r.text.contains("duplicate field `policy`"), "{}", r.text);
     assert_error(
         &api.post_raw("/policies", "{"),
         StatusCode::BAD_REQUEST,

@@ -277,6 +277,53 @@ fn tls_with_a_self_signed_certificate() {
     metrics.health().unwrap();
 }
 
+/// HTTP/2 (h2c, prior knowledge; over TLS the same): an error answered
+/// without reading the body (413 here) arrives as its JSON answer, and the
+/// connection goes on serving. (The server then resets the stream with
+/// NO_ERROR, as RFC 9113 §8.1 allows; curl 7.88 reports that as a "stream
+/// error" and drops the answer, hyper and other clients keep it.)
+#[test]
+fn http2_clients_get_error_answers() {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::body::Bytes;
+    let (_node, server) = start(Some(&example_policy("ai_assistant.json")), "", "");
+    let url = server.url();
+    server.rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let post = |body: Vec<u8>| {
+            hyper::Request::post(format!("{url}/decide"))
+                .header("content-type", "application/json")
+                .header("content-length", body.len())
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
+        };
+        let big = vec![b' '; 2 * 1024 * 1024];
+        let resp = send.send_request(post(big)).await.unwrap();
+        assert_eq!(resp.status(), 413);
+        assert!(resp.headers().get("connection").is_none());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "payload_too_large", "{body}");
+
+        send.ready().await.unwrap();
+        let req = serde_json::to_vec(&web_search()).unwrap();
+        let resp = send.send_request(post(req)).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let d: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(d["allowed"], true, "{d}");
+    });
+}
+
 #[test]
 fn metrics_port_serves_metrics_only() {
     let (_node, server) = start(
@@ -433,6 +480,15 @@ fn tampering_while_running_is_reported_and_counted() {
     let report = client.verify_ledger().unwrap();
     assert!(!report.valid);
     assert_eq!(report.first_invalid, Some(d.ledger_index));
+    // Reading the damaged record is the ledger's failure: 503, never a 500.
+    let addr = server.url().trim_start_matches("http://").to_string();
+    for path in ["/ledger/entries?offset=0&limit=10", "/policies"] {
+        let answer = http_get(&addr, path);
+        assert!(
+            answer.starts_with("HTTP/1.1 503") && answer.contains("\"error\":\"ledger_corrupt\""),
+            "{path}: {answer}"
+        );
+    }
     // The periodic check (every second) counts too.
     std::thread::sleep(Duration::from_millis(2500));
     let metrics = http_get(server.url().trim_start_matches("http://"), "/metrics");
@@ -462,16 +518,21 @@ fn auto_load_policies_at_start() {
         "Read-Only Policy",
         "the last file wins"
     );
-    // A broken file stops the start, naming it.
-    let rest = "policy:\n  auto_load:\n    - /nonexistent/policy.json\n";
-    let node = TestNode::with_config(None, &config_yaml("test-node", "", rest));
+    // A broken file stops the start, naming it, before any file is loaded.
+    let rest = format!(
+        "policy:\n  auto_load:\n    - {}\n    - /nonexistent/policy.json\n",
+        ai.display()
+    );
+    let node = TestNode::with_config(None, &config_yaml("test-node", "", &rest));
     let e = start_error(&node);
     assert!(
         e.contains("/nonexistent/policy.json") && e.contains("auto_load"),
         "{e}"
     );
-    // And the ledger lock was released: the node opens again.
-    drop(support::server::open_for_writing(&node.node()));
+    // And the ledger lock was released: the node opens again, with nothing
+    // recorded by the server that did not start.
+    let mut storage = support::server::open_for_writing(&node.node());
+    assert_eq!(lexecon_core::Storage::len(&mut storage).unwrap(), 0);
 }
 
 /// Why `node`'s server refuses to start.

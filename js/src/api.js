@@ -2,7 +2,7 @@
 // src/entry/ instantiate the WebAssembly module their runtime's way, then
 // re-export this.
 import { engine } from "./wasm.js";
-import { LexeconConfigError, fromEngine } from "./errors.js";
+import { LexeconConfigError, fromEngine, tokenExpectations } from "./errors.js";
 
 export { Lexecon } from "./lexecon.js";
 export { memoryStorage } from "./storage.js";
@@ -44,8 +44,14 @@ export function verifyToken(token, options) {
   if (!(key instanceof Uint8Array) || key.length !== 32) {
     throw new LexeconConfigError("publicKey must be 64 hex digits or 32 bytes");
   }
+  const nowMs = o.nowMs ?? Date.now();
+  if (typeof nowMs !== "number" || !Number.isFinite(nowMs) || nowMs < 0) {
+    // Never a time at which nothing has expired.
+    throw new LexeconConfigError("nowMs must be a finite, non-negative number of milliseconds since the Unix epoch");
+  }
+  const { tool, actor } = tokenExpectations(o);
   try {
-    return JSON.parse(engine().verifyTokenWithKey(String(token), key, o.nowMs ?? Date.now(), o.tool, o.actor));
+    return JSON.parse(engine().verifyTokenWithKey(String(token), key, nowMs, tool, actor));
   } catch (e) {
     throw fromEngine(e);
   }

@@ -9,7 +9,11 @@ import {
   LexeconRequestError,
   LexeconTimeoutError,
   errorFromCode,
+  tokenExpectations,
 } from "./errors.js";
+
+/** The longest delay `setTimeout` honours (2^31 - 1 ms, ~24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export class LexeconClient {
   #base;
@@ -36,7 +40,10 @@ export class LexeconClient {
     this.#base = base;
     this.#apiKey = o.apiKey;
     this.#timeoutMs = o.timeoutMs ?? 10_000;
-    if (!(this.#timeoutMs > 0)) throw new LexeconConfigError("timeoutMs must be a positive number");
+    // setTimeout fires at once for delays past 2^31 - 1 ms; Infinity means none.
+    if (typeof this.#timeoutMs !== "number" || !(this.#timeoutMs > 0) || (Number.isFinite(this.#timeoutMs) && this.#timeoutMs > MAX_TIMEOUT_MS)) {
+      throw new LexeconConfigError(`timeoutMs must be a positive number of milliseconds, at most ${MAX_TIMEOUT_MS} (Infinity: no timeout)`);
+    }
     this.#fetch = o.fetch ?? globalThis.fetch;
     if (typeof this.#fetch !== "function") {
       throw new LexeconConfigError("no global fetch: pass `fetch` in the options");
@@ -70,11 +77,12 @@ export class LexeconClient {
    * @param {string} token
    * @param {{ tool?: string, actor?: string }} [expect]
    */
-  verifyToken(token, expect = {}) {
+  async verifyToken(token, expect = {}) {
+    const { tool, actor } = tokenExpectations(expect);
     /** @type {Record<string, string>} */
     const body = { token };
-    if (expect.tool !== undefined) body.tool = expect.tool;
-    if (expect.actor !== undefined) body.actor = expect.actor;
+    if (tool !== undefined) body.tool = tool;
+    if (actor !== undefined) body.actor = actor;
     return this.#call("POST", "tokens/verify", body);
   }
 
@@ -112,10 +120,12 @@ export class LexeconClient {
     }
     const controller = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.#timeoutMs);
+    const timer = Number.isFinite(this.#timeoutMs)
+      ? setTimeout(() => {
+          timedOut = true;
+          controller.abort();
+        }, this.#timeoutMs)
+      : undefined;
     try {
       let response;
       try {
@@ -153,8 +163,10 @@ export class LexeconClient {
         }
         throw errorFromCode(code, message, options, LexeconHttpError);
       }
-      if (json === undefined) {
-        throw new LexeconHttpError(`${method} ${url.pathname}: the answer is not JSON`, { code: "bad_response", status: response.status });
+      // Every endpoint answers a JSON object.
+      if (json === undefined || json === null || typeof json !== "object") {
+        const what = json === undefined ? "not JSON" : text === "" ? "empty" : "not a JSON object";
+        throw new LexeconHttpError(`${method} ${url.pathname}: the answer is ${what}`, { code: "bad_response", status: response.status });
       }
       return json;
     } finally {

@@ -107,6 +107,30 @@ export class LexeconNetworkError extends LexeconError {
 }
 
 /**
+ * The `tool` / `actor` a token must name, checked before they reach the
+ * engine (which takes strings only).
+ * @param {unknown} expect
+ * @returns {{ tool: string | undefined, actor: string | undefined }}
+ */
+export function tokenExpectations(expect) {
+  if (expect === undefined || expect === null) return { tool: undefined, actor: undefined };
+  if (typeof expect !== "object") {
+    throw new LexeconRequestError("the token check's options must be an object ({ tool?, actor? })", { field: "options" });
+  }
+  const o = /** @type {Record<string, unknown>} */ (expect);
+  /** @param {"tool" | "actor"} field */
+  const text = (field) => {
+    const v = o[field];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string") {
+      throw new LexeconRequestError(`${field} must be a string, got ${v === null ? "null" : typeof v}`, { field });
+    }
+    return v;
+  };
+  return { tool: text("tool"), actor: text("actor") };
+}
+
+/**
  * Maps a code (from the engine or a server's `{"error": code}`) to its class.
  * @param {string} code
  * @param {string} message

@@ -17,6 +17,7 @@ import {
   LexeconRequestError,
   LexeconStorageError,
   fromEngine,
+  tokenExpectations,
 } from "./errors.js";
 import { checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
 
@@ -248,8 +249,9 @@ export class Lexecon {
    */
   async verifyToken(token, expect = {}) {
     if (typeof token !== "string") throw new LexeconRequestError("token must be a string", { field: "token" });
+    const { tool, actor } = tokenExpectations(expect);
     try {
-      return parse(this.#engine.verifyToken(token, expect.tool ?? undefined, expect.actor ?? undefined));
+      return parse(this.#engine.verifyToken(token, tool, actor));
     } catch (e) {
       throw fromEngine(e);
     }
@@ -511,6 +513,8 @@ export class Lexecon {
     try {
       length = toIndex(await this.#storage.length());
     } catch (e) {
+      // An adapter's own LexeconError (fileStorage's `locked`, `not_a_ledger`, …) keeps its code.
+      if (e instanceof LexeconError) throw e;
       throw new LexeconStorageError(`ledger storage is unavailable: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
     }
     if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
@@ -528,6 +532,7 @@ export class Lexecon {
         try {
           bytes = await storage.get(want);
         } catch (e) {
+          if (e instanceof LexeconError) throw e;
           throw new LexeconStorageError(`cannot read ledger entry ${want}: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
         }
         if (bytes === null || bytes === undefined) throw new LexeconLedgerError(`entry ${want} is missing from storage`);

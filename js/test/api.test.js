@@ -121,6 +121,34 @@ test("tokens verify with the node and offline; scope and tampering are caught", 
   assert.equal((await gov.verifyToken("nope")).error, "malformed");
   const other = await Lexecon.create({ nodeId: "other" });
   assert.equal((await other.verifyToken(token)).error, "unknown_key");
+  // No expectations: null or absent.
+  assert.equal((await gov.verifyToken(token, null)).valid, true);
+  assert.equal(verifyToken(token, { publicKey: gov.publicKey, tool: null }).valid, true);
+});
+
+test("token checks refuse what they cannot use, and the engine survives it", async () => {
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), signingKey: SEED });
+  const { token } = (await gov.decide(search)).capability_token;
+  const field = (name) => (e) => {
+    assert.ok(e instanceof LexeconRequestError, String(e));
+    assert.equal(e.field, name);
+    assert.match(e.message, new RegExp(`^${name} must be a string`));
+    return true;
+  };
+  // Non-strings never reach the engine: once they corrupted its memory and,
+  // after some dozens of calls, crashed the process.
+  for (let i = 0; i < 300; i++) {
+    assert.throws(() => verifyToken(token, { publicKey: gov.publicKey, tool: 5 }), field("tool"));
+    await assert.rejects(gov.verifyToken(token, { actor: { name: "model" } }), field("actor"));
+  }
+  await assert.rejects(gov.verifyToken(token, "web_search"), LexeconRequestError);
+  // A time that is not a time is an error, never a time when nothing has expired.
+  for (const nowMs of [NaN, Infinity, -1, "1700000000000"]) {
+    assert.throws(() => verifyToken(token, { publicKey: gov.publicKey, nowMs }), LexeconConfigError, String(nowMs));
+  }
+  // The engine still decides and its ledger still verifies.
+  assert.equal((await gov.decide(search)).allowed, true);
+  assert.equal((await gov.verifyLedger()).valid, true);
 });
 
 test("signing keys: the same seed gives the same key; bad keys are refused", async () => {
@@ -151,29 +179,48 @@ test("reopening a ledger replays it: same head, same policy, no duplicate policy
 test("verifyLedger finds an altered entry; opening an altered ledger fails closed", async () => {
   const inner = memoryStorage();
   const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage: inner });
-  await gov.decideBatch([search, execute, search]);
+  await gov.decideBatch([search, execute, search]); // entries 1..3
+  // A later policy without rate limits: opening reads back to its entry only.
+  const plain = guidePolicy();
+  plain.constraints = plain.constraints.filter((c) => c.action !== "rate_limit");
+  await gov.loadPolicy(plain); // entry 4
+  await gov.decideBatch([search, execute]); // entries 5, 6
   const good = await gov.verifyLedger();
-  assert.deepEqual(good, { valid: true, entries: 4, headHash: gov.head.hash });
+  assert.deepEqual(good, { valid: true, entries: 7, headHash: gov.head.hash });
 
-  const tampered = {
-    ...inner,
-    get(i) {
-      const b = inner.get(i);
-      if (i === 2 && b) {
-        const text = new TextDecoder().decode(b).replace('"allowed":false', '"allowed":true');
-        return new TextEncoder().encode(text);
-      }
-      return b;
-    },
+  /** The ledger with entry `at`'s bytes rewritten. */
+  const altered = (at, from, to) => {
+    const storage = {
+      ...inner,
+      get(i) {
+        const b = inner.get(i);
+        if (i !== at || !b) return b;
+        const text = new TextDecoder().decode(b);
+        assert.ok(text.includes(from), `entry ${at} holds ${from}`);
+        return new TextEncoder().encode(text.replace(from, to));
+      },
+    };
+    delete storage.getRange;
+    return storage;
   };
-  delete tampered.getRange;
-  // By default opening reads only the ledger's end; verifyLedger finds the change.
-  const opened = await Lexecon.create({ nodeId: "v", storage: tampered });
+  const corrupt = (index) => (e) => {
+    assert.ok(e instanceof LexeconLedgerError, String(e));
+    assert.equal(e.code, "ledger_corrupt");
+    assert.match(e.message, new RegExp(`entry ${index}: content does not match its entry_hash`));
+    return true;
+  };
+  // What opening reads (back to the latest policy load) is checked: an altered
+  // policy entry, or decision at the head, does not open.
+  await assert.rejects(Lexecon.create({ nodeId: "v", storage: altered(4, '"forbids"', '"permits"') }), corrupt(4));
+  await assert.rejects(Lexecon.create({ nodeId: "v", storage: altered(6, '"risk_level":5', '"risk_level":1') }), corrupt(6));
+
+  // An older entry is read only by verifyLedger, or on open with verifyOnOpen.
+  const older = altered(2, '"allowed":false', '"allowed":true');
+  const opened = await Lexecon.create({ nodeId: "v", storage: older });
   const report = await opened.verifyLedger();
   assert.equal(report.valid, false);
   assert.equal(report.firstInvalid, 2);
-  // With verifyOnOpen, opening checks every entry and refuses the altered ledger.
-  await assert.rejects(Lexecon.create({ nodeId: "v", storage: tampered, verifyOnOpen: true }), (e) => {
+  await assert.rejects(Lexecon.create({ nodeId: "v", storage: older, verifyOnOpen: true }), (e) => {
     assert.ok(e instanceof LexeconLedgerError);
     assert.equal(e.code, "ledger_corrupt");
     return true;

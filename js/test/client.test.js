@@ -66,6 +66,11 @@ before(async () => {
       }
       if (req.url === "/slow") return; // never answers
       if (req.url === "/boom") return send(res, 503, { error: "storage", detail: "ledger storage unavailable" });
+      if (req.url === "/empty") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end();
+      }
+      if (req.url === "/null") return send(res, 200, null);
       if (req.url === "/html") {
         res.writeHead(502, { "content-type": "text/html" });
         return res.end("<h1>bad gateway</h1>");
@@ -129,6 +134,33 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
   const closed = new LexeconClient({ baseUrl: "http://127.0.0.1:1", timeoutMs: 1000 });
   await assert.rejects(closed.decide(search), (e) => e instanceof LexeconNetworkError && e.code === "network");
   assert.throws(() => new LexeconClient({ baseUrl: "not a url" }), LexeconConfigError);
+
+  // A 200 whose body is empty, or JSON but not an object, is not a decision.
+  for (const path of ["/empty", "/null"]) {
+    await assert.rejects(special(path), (e) => {
+      assert.ok(e instanceof LexeconHttpError, String(e));
+      assert.equal(e.code, "bad_response");
+      assert.equal(e.status, 200);
+      return true;
+    });
+  }
+});
+
+test("timeouts: Infinity waits, past setTimeout's range is refused; bad token options reject", async () => {
+  // setTimeout fires at once past 2^31 - 1 ms: once, every call timed out.
+  for (const timeoutMs of [2 ** 31, 1e12, 0, -5, NaN, "5000"]) {
+    assert.throws(() => new LexeconClient({ baseUrl, timeoutMs }), LexeconConfigError, String(timeoutMs));
+  }
+  for (const timeoutMs of [Infinity, 2 ** 31 - 1]) {
+    const client = new LexeconClient({ baseUrl, apiKey: API_KEY, timeoutMs });
+    assert.equal((await client.decide(search)).allowed, true, String(timeoutMs));
+  }
+  const client = new LexeconClient({ baseUrl, apiKey: API_KEY });
+  const { token } = (await client.decide(search)).capability_token;
+  assert.equal((await client.verifyToken(token, null)).valid, true);
+  const pending = client.verifyToken(token, { tool: 5 });
+  assert.ok(pending instanceof Promise, "bad options reject; they do not throw");
+  await assert.rejects(pending, (e) => e instanceof LexeconRequestError && e.field === "tool");
 });
 
 test("governed works the same over the client", async () => {

@@ -73,6 +73,12 @@ test("a second writer in the same process is refused until the first closes", as
   await a.open();
   const b = fileStorage(path);
   await assert.rejects(b.open(), (e) => e instanceof LexeconStorageError && e.code === "locked");
+  // The same refusal through Lexecon.create keeps its code.
+  await assert.rejects(Lexecon.create({ nodeId: "second", storage: fileStorage(path) }), (e) => {
+    assert.ok(e instanceof LexeconStorageError, String(e));
+    assert.equal(e.code, "locked");
+    return true;
+  });
   const ro = fileStorage(path, { readOnly: true });
   assert.equal((await ro.open()).records, 0, "a read-only handle needs no lock");
   await a.close();
@@ -129,7 +135,12 @@ test("a damaged record keeps its place: length counts it, reading it fails, noth
   assert.ok(await storage.get(0));
   await assert.rejects(storage.get(1), (e) => e instanceof LexeconStorageError && e.index === 1);
   assert.ok(await storage.get(2), "records after the damage are still read");
-  await assert.rejects(Lexecon.create({ nodeId: "file-node", storage }), /corrupt at entry 1/);
+  await assert.rejects(Lexecon.create({ nodeId: "file-node", storage }), (e) => {
+    assert.ok(e instanceof LexeconStorageError, String(e));
+    assert.match(e.message, /corrupt at entry 1/);
+    assert.equal(e.index, 1, "the damaged record's index survives Lexecon.create");
+    return true;
+  });
   await storage.close();
 });
 
@@ -156,6 +167,7 @@ test("files that are not ledgers are refused; a cut-short creation is rewritten"
   const dir = tmp();
   writeFileSync(join(dir, "x.db"), "hello world, not a ledger");
   await assert.rejects(fileStorage(join(dir, "x.db")).open(), (e) => e.code === "not_a_ledger");
+  await assert.rejects(Lexecon.create({ nodeId: "x", storage: fileStorage(join(dir, "x.db")) }), (e) => e.code === "not_a_ledger");
   writeFileSync(join(dir, "y.db"), "LXLE");
   const s = fileStorage(join(dir, "y.db"));
   assert.equal((await s.open()).truncatedBytes, 4);

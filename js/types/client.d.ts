@@ -5,7 +5,7 @@ export interface LexeconClientOptions {
   baseUrl: string | URL;
   /** Sent as `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
-  /** Per call (10000). Exceeded → `LexeconTimeoutError`. */
+  /** Per call, in ms (10000; at most 2^31 - 1; `Infinity`: none). Exceeded → `LexeconTimeoutError`. */
   timeoutMs?: number;
   /** Defaults to the global `fetch`. */
   fetch?: typeof fetch;

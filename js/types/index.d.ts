@@ -191,7 +191,7 @@ export interface LexeconOptions {
 /** An in-process Lexecon node. */
 export declare class Lexecon {
   private constructor();
-  /** Opens the ledger in `storage` (replaying and checking it), then loads `policy`. */
+  /** Opens the ledger in `storage` (restoring from its end, checking each entry read; see `verifyOnOpen`), then loads `policy`. */
   static create(options: LexeconOptions): Promise<Lexecon>;
   /** Lowercase hex of the Ed25519 public key. */
   readonly publicKey: string;
@@ -259,7 +259,12 @@ export declare function governed<A, R>(
   options: GovernedOptions<A>,
 ): (args: A, context?: object) => Promise<Awaited<R>>;
 
-/** Verifies a token offline with the issuing node's public key. */
+/**
+ * Verifies a token offline with the issuing node's public key, at `nowMs`
+ * (milliseconds since the Unix epoch; default `Date.now()`). Throws
+ * `LexeconConfigError` for a key or time it cannot use, `LexeconRequestError`
+ * for a `tool` or `actor` that is not a string.
+ */
 export declare function verifyToken(
   token: string,
   options: { publicKey: string | Uint8Array; tool?: string; actor?: string; nowMs?: number },

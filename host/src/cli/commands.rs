@@ -139,7 +139,13 @@ pub fn init(g: &GlobalArgs, force: bool) -> Result {
         .ok_or_else(|| fail("`lexecon init` needs --node-id ID (the new node's name)"))?;
     let home = node::lexecon_home()?;
     let config_text = match &g.config {
-        Some(p) => Some(read_input(p)?),
+        Some(p) => {
+            let text = read_input(p)?;
+            // Checked here too, so an error names the file given.
+            crate::config::Config::parse(&text, &p.display().to_string())
+                .map_err(|e| fail(e.to_string()))?;
+            Some(text)
+        }
         None => None,
     };
     let made = node::init_node(&home, id, force, config_text.as_deref())?;

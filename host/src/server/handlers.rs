@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use lexecon_core::capability::{Expect, verify_token as core_verify_token};
 use lexecon_core::engine::verify_storage;
 use lexecon_core::ledger::Entry;
+use lexecon_core::policy::PolicyError;
 use lexecon_core::request::MAX_BATCH;
 use lexecon_core::storage::{Storage as _, StorageError};
 use lexecon_core::{Decision, DecisionRequest};
@@ -329,8 +330,40 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     resp
 }
 
-/// The members of a `POST /decide/batch` body, each kept as its text.
-type BatchMembers<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
+/// The members of a `POST /decide/batch` body in order, each value kept as
+/// its text; a member named twice is an error (a map would keep the last
+/// one, deciding requests the client may not know it sent).
+struct BatchMembers<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for BatchMembers<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Members<'a> {
+            type Value = BatchMembers<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut members: Vec<(String, &'a serde_json::value::RawValue)> = Vec::new();
+                while let Some((key, value)) =
+                    map.next_entry::<String, &'a serde_json::value::RawValue>()?
+                {
+                    if members.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate field `{key}`"
+                        )));
+                    }
+                    members.push((key, value));
+                }
+                Ok(BatchMembers(members))
+            }
+        }
+        d.deserialize_map(Members(std::marker::PhantomData))
+    }
+}
 
 /// The requests of a `POST /decide/batch` body, each kept as its text (so
 /// each is parsed once, by the core, as `/decide` does, and a duplicated
@@ -345,12 +378,19 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
     let members: BatchMembers<'_> = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             // The wrong shape; it may also be malformed further on.
-            refused(bytes, shape_error("expected `{\"requests\": [...]}`", None))
+            let said = e.to_string();
+            let detail = if said.starts_with("duplicate field") {
+                said.as_str()
+            } else {
+                "expected `{\"requests\": [...]}`"
+            };
+            refused(bytes, shape_error(detail, None))
         } else {
             syntax_error(&e)
         }
     })?;
-    if let Some(k) = members.keys().find(|k| *k != "requests") {
+    let members = members.0;
+    if let Some((k, _)) = members.iter().find(|(k, _)| k != "requests") {
         return Err(shape_error(
             &format!("unknown field `{k}`, expected `requests`"),
             Some(k),
@@ -362,7 +402,10 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
             Some("requests"),
         )
     };
-    let requests = members.get("requests").ok_or_else(not_an_array)?;
+    let requests = members
+        .iter()
+        .find_map(|(k, v)| (k == "requests").then_some(*v))
+        .ok_or_else(not_an_array)?;
     serde_json::from_str(requests.get()).map_err(|_| not_an_array())
 }
 
@@ -498,8 +541,10 @@ pub async fn verify_token(State(state): State<Shared>, req: Request) -> Response
 
 fn storage_error(e: &StorageError) -> ApiError {
     match e {
+        // A ledger failure, not a client's mistake: 503, as every engine or
+        // ledger failure (no Retry-After: it will not mend on its own).
         StorageError::Corrupt { .. } => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
             "ledger_corrupt",
             format!("{e}; run `lexecon ledger verify --verbose`"),
         ),
@@ -683,7 +728,7 @@ pub async fn list_policies(State(state): State<Shared>) -> Response {
         }
         Ok(Err(ScanError::Storage(e))) => storage_error(&e).into_response(),
         Ok(Err(e)) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
             "ledger_corrupt",
             e.to_string(),
         )
@@ -697,17 +742,17 @@ pub async fn list_policies(State(state): State<Shared>) -> Response {
 pub async fn load_policy(State(state): State<Shared>, req: Request) -> Response {
     let result = async {
         let (bytes, value) = read_body(&state, req, MAX_LARGE_BODY_BYTES).await?;
-        let text = match value {
-            Value::Object(mut obj) if obj.len() == 1 && obj.contains_key("policy") => {
-                let inner = obj.remove("policy").unwrap_or(Value::Null);
-                serde_json::to_string_pretty(&inner)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
-            }
-            _ => String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::bad_request("the body is not UTF-8"))?,
+        let body = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+        let wrapped =
+            matches!(&value, Value::Object(obj) if obj.len() == 1 && obj.contains_key("policy"));
+        let (text, at) = if wrapped {
+            wrapped_policy(body).map_err(|e| ApiError::invalid_policy(&e))?
+        } else {
+            (body, Position::START)
         };
-        let (text, _) = crate::node::prepare_policy(&text, state.default_mode)
-            .map_err(|e| ApiError::invalid_policy(&e))?;
+        let (text, _) = crate::node::prepare_policy(text, state.default_mode)
+            .map_err(|e| ApiError::invalid_policy(&at.shift(e)))?;
         let loaded = state
             .engine
             .load_policy(text)
@@ -726,5 +771,56 @@ pub async fn load_policy(State(state): State<Shared>, req: Request) -> Response 
     match result {
         Ok(loaded) => json_response(StatusCode::OK, &loaded),
         Err(e) => e.into_response(),
+    }
+}
+
+/// `{"policy": …}`: the policy's own text, exactly as the client sent it (so
+/// the parser sees its duplicate keys and every other mistake), and where it
+/// starts in the body.
+fn wrapped_policy(body: &str) -> Result<(&str, Position), PolicyError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wrapper<'a> {
+        #[serde(borrow)]
+        policy: &'a serde_json::value::RawValue,
+    }
+    let wrapper: Wrapper<'_> = serde_json::from_str(body).map_err(|e| PolicyError {
+        path: "policy".into(),
+        message: e.to_string(),
+        line: Some(e.line()),
+        column: Some(e.column()),
+    })?;
+    let text = wrapper.policy.get();
+    // `text` borrows from `body`: its offset there is the pointers' distance.
+    let start = (text.as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+    let before = body.get(..start).unwrap_or_default();
+    let at = Position {
+        line: before.matches('\n').count(),
+        column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()),
+    };
+    Ok((text, at))
+}
+
+/// Where a policy's text starts in a request body: the lines and columns
+/// (characters) before it, added to the positions its errors name.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    line: usize,
+    column: usize,
+}
+
+impl Position {
+    const START: Self = Self { line: 0, column: 0 };
+
+    fn shift(self, mut e: PolicyError) -> PolicyError {
+        if let Some(line) = e.line.as_mut() {
+            if *line == 1
+                && let Some(column) = e.column.as_mut()
+            {
+                *column += self.column;
+            }
+            *line += self.line;
+        }
+        e
     }
 }

@@ -406,6 +406,9 @@ async fn prepare(
         }
         tracing::info!(entries = report.entries, "ledger verified");
     }
+    // Every file is read and checked before the first is loaded: a server
+    // that does not start changes nothing.
+    let mut policies = Vec::with_capacity(config.policy.auto_load.len());
     for path in &config.policy.auto_load {
         let path = crate::config::resolve_path(&path.to_string_lossy(), &node.paths.dir);
         let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -421,6 +424,9 @@ async fn prepare(
                     path.display()
                 ))
             })?;
+        policies.push((path, text));
+    }
+    for (path, text) in policies {
         let loaded = state.engine.load_policy(text).await.map_err(|e| {
             ServerError(format!(
                 "cannot load policy `{}` (policy.auto_load): {e}",

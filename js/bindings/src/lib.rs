@@ -803,15 +803,19 @@ pub fn verify_token_with_key(
     tool: Option<String>,
     actor: Option<String>,
 ) -> Result<String, JsValue> {
-    let now = if now_ms.is_finite() && now_ms > 0.0 {
-        now_ms as u64
-    } else {
-        0
-    };
+    // Not a number of milliseconds: an error, never a time at which nothing
+    // has expired yet.
+    if !(now_ms.is_finite() && now_ms >= 0.0) {
+        return Err(GlueError::new(
+            "invalid_config",
+            format!("the time to verify at must be a finite, non-negative number of milliseconds, got {now_ms}"),
+        )
+        .into());
+    }
     Ok(verify_token_offline(
         token,
         public_key,
-        now,
+        now_ms as u64,
         tool.as_deref(),
         actor.as_deref(),
     )?)
