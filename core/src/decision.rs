@@ -351,11 +351,16 @@ pub fn evaluate<'a>(
     let mut reasoning = Vec::with_capacity(4);
     let mut first_permit = None;
     let mut first_forbid = None;
+    // A permit that matched but for its conditions: named in a denial.
+    let mut unmet_permit = None;
     for i in policy.candidates(actor, action, &classes) {
         let Some(r) = policy.relations().get(i as usize) else {
             continue;
         };
         if !r.conditions.iter().all(|c| c.holds(&req.context)) {
+            if r.kind == RelationKind::Permits && unmet_permit.is_none() {
+                unmet_permit = Some(r);
+            }
             continue;
         }
         reasoning.push(r.id.clone());
@@ -379,14 +384,24 @@ pub fn evaluate<'a>(
         let mut reason = match first_permit {
             Some(r) => named("permitted by", "relation", &r.id, r.description.as_deref()),
             None if strict => {
-                break 'outcome (
-                    Verdict::Deny,
-                    format!(
+                let reason = match unmet_permit {
+                    Some(r) => format!(
+                        "denied by default: relation `{}` permits `{}` to `{}` only when {}, which the request's context does not satisfy (strict mode)",
+                        r.id,
+                        resolved.actor,
+                        resolved.action,
+                        r.conditions
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    None => format!(
                         "denied by default: no relation permits `{}` to `{}` (strict mode)",
                         resolved.actor, resolved.action
                     ),
-                    Vec::new(),
-                );
+                };
+                break 'outcome (Verdict::Deny, reason, Vec::new());
             }
             None => "allowed: permissive mode and no relation forbids it".to_string(),
         };

@@ -298,6 +298,16 @@ pub enum RelationCondition {
     Equals(String, String),
 }
 
+impl fmt::Display for RelationCondition {
+    /// As the policy writes it: `KEY` or `KEY=VALUE`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(key) => f.write_str(key),
+            Self::Equals(key, value) => write!(f, "{key}={value}"),
+        }
+    }
+}
+
 impl RelationCondition {
     /// Whether it holds for a request context.
     pub fn holds(&self, context: &serde_json::Map<String, Value>) -> bool {

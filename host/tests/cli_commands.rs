@@ -634,4 +634,24 @@ fn tampering_with_one_byte_is_found_and_named() {
     std::fs::write(node.ledger_path(), &clean).unwrap();
     ok(&node.cli(&["ledger", "verify"]));
     ok(&node.cli(&["ledger", "check-integrity"]));
+
+    // 3. The last two entries cut off: the rest is a valid chain; the head
+    // recorded before (here the last decision's entry) shows what is gone.
+    let head = &hashes[4];
+    ok(&node.cli(&["ledger", "verify", "--expect-head", head]));
+    let cut = find(&clean, hashes[3].as_bytes()) - 48 - "{\"entry_hash\":\"".len();
+    std::fs::write(node.ledger_path(), &clean[..cut]).unwrap();
+    assert!(ok(&node.cli(&["ledger", "verify"])).contains("ledger valid: 4 entries"));
+    let e = failed(&node.cli(&["ledger", "verify", "--expect-head", head]));
+    assert!(
+        e.contains(head.as_str())
+            && e.contains("removed from its end")
+            && e.contains("4 entries left"),
+        "{e}"
+    );
+    // An older anchor still holds.
+    ok(&node.cli(&["ledger", "verify", "--expect-head", &hashes[1]]));
+    let e = failed(&node.cli(&["ledger", "verify", "--expect-head", "abc"]));
+    assert!(e.contains("not an entry hash"), "{e}");
+    std::fs::write(node.ledger_path(), &clean).unwrap();
 }

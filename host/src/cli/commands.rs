@@ -473,7 +473,16 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
 }
 
 /// `lexecon ledger verify`.
-pub fn ledger_verify(g: &GlobalArgs, verbose: bool) -> Result {
+pub fn ledger_verify(g: &GlobalArgs, verbose: bool, expect_head: Option<&str>) -> Result {
+    if let Some(h) = expect_head
+        && !(h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(fail(format!(
+            "--expect-head `{h}` is not an entry hash (64 lowercase hex digits)"
+        )));
+    }
     let node = open(g)?;
     let (mut storage, recovery) = node.open_storage(Access::ReadOnly)?;
     let len = storage.len()?;
@@ -523,6 +532,21 @@ pub fn ledger_verify(g: &GlobalArgs, verbose: bool) -> Result {
     }
     match &report.failure {
         None => {
+            if let Some(anchor) = expect_head {
+                let held = storage
+                    .find(anchor)
+                    .map_err(|e| fail(format!("cannot read the ledger: {e}")))?;
+                let Some(index) = held else {
+                    out.finish()?;
+                    return Err(fail(format!(
+                        "ledger verification failed: entry {anchor} (--expect-head) is not in the ledger: entries were removed from its end ({} entries left, head {})",
+                        report.entries, report.head_hash
+                    )));
+                };
+                if verbose {
+                    out.line(&format!("anchor:  entry {index} is {anchor}"));
+                }
+            }
             out.line(&format!(
                 "ledger valid: {} entries, head {}",
                 report.entries, report.head_hash

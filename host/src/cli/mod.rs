@@ -164,6 +164,12 @@ pub enum LedgerCommand {
         /// Print details (storage, recovery, the failure)
         #[arg(long, short)]
         verbose: bool,
+        /// An entry hash recorded earlier (a past verify's head, a
+        /// decision's ledger_entry_hash): also fail unless the ledger still
+        /// holds it. Entries cut from the end leave a valid chain; only an
+        /// anchor kept elsewhere shows them missing
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
     },
     /// Check the ledger's storage: torn records and checksums
     CheckIntegrity,
@@ -216,7 +222,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Decide(args) => commands::decide(g, &args),
         Command::Ledger { command } => match command {
             LedgerCommand::Show { last, json } => commands::ledger_show(g, last, json),
-            LedgerCommand::Verify { verbose } => commands::ledger_verify(g, verbose),
+            LedgerCommand::Verify {
+                verbose,
+                expect_head,
+            } => commands::ledger_verify(g, verbose, expect_head.as_deref()),
             LedgerCommand::CheckIntegrity => commands::ledger_check_integrity(g),
         },
         Command::Token { command } => match command {
