@@ -198,6 +198,13 @@ export class Lexecon {
     if (request === null || typeof request !== "object" || Array.isArray(request)) {
       return Promise.reject(new LexeconRequestError("request must be an object", { field: "request" }));
     }
+    // JSON has no NaN or Infinity (JSON.stringify writes null): say what was sent.
+    for (const field of ["risk_level", "token_ttl"]) {
+      const v = /** @type {any} */ (request)[field];
+      if (typeof v === "number" && !Number.isFinite(v)) {
+        return Promise.reject(new LexeconRequestError(`invalid request: ${field}: must be a finite number, got ${v}`, { field }));
+      }
+    }
     return this.#submit(
       () => this.#decide([request]),
       ([slot]) => {

@@ -6,6 +6,9 @@ import { LexeconError } from "./errors.js";
 
 let ready = false;
 
+/** An export only Lexecon's engine has: tells its module from any other. */
+const ENGINE_EXPORT = "wasmengine_prepareDecisions";
+
 /**
  * Instantiates the engine synchronously from a compiled module or bytes
  * (Node, Workers, Vercel Edge). Idempotent.
@@ -13,6 +16,15 @@ let ready = false;
  */
 export function initWasmSync(module) {
   if (!ready) {
+    if (!(module instanceof WebAssembly.Module) && !isForeignModule(module)) {
+      module = new WebAssembly.Module(/** @type {BufferSource} */ (module));
+    }
+    // The glue would take any module and fail only at the first call.
+    if (!WebAssembly.Module.exports(module).some((e) => e.name === ENGINE_EXPORT)) {
+      throw new LexeconError(`the WebAssembly module is not Lexecon's engine (it has no \`${ENGINE_EXPORT}\` export)`, {
+        code: "wasm_init",
+      });
+    }
     if (isForeignModule(module)) {
       // A module compiled in another realm (Vercel's edge-runtime and
       // Next.js's edge sandbox compile outside the function's vm context):
@@ -45,13 +57,32 @@ function isForeignModule(value) {
  */
 export async function initWasm(input) {
   if (!ready) {
-    if (input instanceof WebAssembly.Module || isForeignModule(input) || ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
-      initWasmSync(/** @type {any} */ (input));
-    } else {
-      await initAsync({ module_or_path: /** @type {any} */ (input) });
-      ready = true;
+    try {
+      if (input instanceof WebAssembly.Module || isForeignModule(input) || ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
+        initWasmSync(/** @type {any} */ (input));
+      } else {
+        await initAsync({ module_or_path: /** @type {any} */ (input) });
+        ready = true;
+      }
+    } catch (e) {
+      throw initError(e);
     }
   }
+}
+
+/**
+ * What `init`/`initSync` throw when the engine cannot be instantiated from
+ * what they were given (not Lexecon's module, bytes that are not wasm, a
+ * failed fetch): a LexeconError with code `wasm_init`, the cause attached.
+ * @param {unknown} e
+ */
+export function initError(e) {
+  if (e instanceof LexeconError) return e;
+  const why = /** @type {any} */ (e)?.message ?? String(e);
+  return new LexeconError(
+    `cannot instantiate the Lexecon engine from what init was given (lexecon/lexecon.wasm as a module, its bytes, or a Response of it): ${why}`,
+    { code: "wasm_init", cause: e },
+  );
 }
 
 /** Whether the engine has been instantiated. */

@@ -61,6 +61,9 @@ test("an incomplete request rejects naming the missing field; a batch keeps goin
     return true;
   });
   await assert.rejects(gov.decide({ ...search, risk_level: 9 }), (e) => e.field === "risk_level");
+  for (const risk_level of [NaN, Infinity]) {
+    await assert.rejects(gov.decide({ ...search, risk_level }), (e) => e.field === "risk_level" && /finite number, got/.test(e.message));
+  }
   await assert.rejects(gov.decide({ ...search, risk_levle: 1 }), /unknown field `risk_levle`/);
   await assert.rejects(gov.decide(null), LexeconRequestError);
   const head = gov.head;

@@ -2,7 +2,7 @@
 // runtime's way (`lexecon/lexecon.wasm` in the exports map), then
 //   import { init, Lexecon } from "lexecon/init";
 //   await init(wasmModuleOrBytesOrResponse);
-import { initWasm, initWasmSync } from "../wasm.js";
+import { initError, initWasm, initWasmSync } from "../wasm.js";
 
 export * from "../api.js";
 export { fileStorage } from "../file-storage-unavailable.js";
@@ -21,5 +21,9 @@ export function init(input) {
  * @param {WebAssembly.Module | BufferSource} module
  */
 export function initSync(module) {
-  initWasmSync(module);
+  try {
+    initWasmSync(module);
+  } catch (e) {
+    throw initError(e);
+  }
 }

@@ -1,10 +1,17 @@
 // `lexecon/init`: nothing works before init(), everything after.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { Lexecon, init, isInitialized } from "lexecon/init";
+import { Lexecon, LexeconError, fileStorage, init, initSync, isInitialized } from "lexecon/init";
 
 assert.equal(isInitialized(), false);
 await assert.rejects(Lexecon.create({ nodeId: "x" }), (e) => e.code === "not_initialized");
+// What is not Lexecon's wasm is refused with a LexeconError, and init can be retried.
+const notWasm = (e) => e instanceof LexeconError && e.code === "wasm_init" && /Lexecon('s)? engine/.test(e.message);
+await assert.rejects(init(new Uint8Array([1, 2, 3])), notWasm);
+assert.throws(() => initSync(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), notWasm, "a wasm module without Lexecon's exports");
+assert.equal(isInitialized(), false);
+// This entry has no file system; the error says where fileStorage is.
+assert.throws(() => fileStorage("/tmp/x.db"), /lexecon\/file/);
 const bytes = await readFile(new URL("../../dist/wasm/lexecon_js_bg.wasm", import.meta.url));
 await init(await WebAssembly.compile(bytes));
 assert.equal(isInitialized(), true);
