@@ -330,10 +330,14 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     resp
 }
 
-/// The members of a `POST /decide/batch` body in order, each value kept as
-/// its text; a member named twice is an error (a map would keep the last
-/// one, deciding requests the client may not know it sent).
-struct BatchMembers<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+/// What a `POST /decide/batch` body holds: its `requests` member, kept as
+/// text, and the first member of another name. A second `requests` is an
+/// error (a map would keep the last one, deciding requests the client may
+/// not know it sent). One pass, whatever the number of members.
+struct BatchMembers<'a> {
+    requests: Option<&'a serde_json::value::RawValue>,
+    unknown: Option<String>,
+}
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for BatchMembers<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -347,18 +351,20 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for BatchMembers<'a> {
                 self,
                 mut map: M,
             ) -> Result<Self::Value, M::Error> {
-                let mut members: Vec<(String, &'a serde_json::value::RawValue)> = Vec::new();
+                let mut members = BatchMembers {
+                    requests: None,
+                    unknown: None,
+                };
                 while let Some((key, value)) =
                     map.next_entry::<String, &'a serde_json::value::RawValue>()?
                 {
-                    if members.iter().any(|(k, _)| *k == key) {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "duplicate field `{key}`"
-                        )));
+                    if key != "requests" {
+                        members.unknown.get_or_insert(key);
+                    } else if members.requests.replace(value).is_some() {
+                        return Err(serde::de::Error::custom("duplicate field `requests`"));
                     }
-                    members.push((key, value));
                 }
-                Ok(BatchMembers(members))
+                Ok(members)
             }
         }
         d.deserialize_map(Members(std::marker::PhantomData))
@@ -389,8 +395,7 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
             syntax_error(&e)
         }
     })?;
-    let members = members.0;
-    if let Some((k, _)) = members.iter().find(|(k, _)| k != "requests") {
+    if let Some(k) = &members.unknown {
         return Err(shape_error(
             &format!("unknown field `{k}`, expected `requests`"),
             Some(k),
@@ -402,10 +407,7 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
             Some("requests"),
         )
     };
-    let requests = members
-        .iter()
-        .find_map(|(k, v)| (k == "requests").then_some(*v))
-        .ok_or_else(not_an_array)?;
+    let requests = members.requests.ok_or_else(not_an_array)?;
     serde_json::from_str(requests.get()).map_err(|_| not_an_array())
 }
 
