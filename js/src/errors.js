@@ -114,7 +114,7 @@ export class LexeconNetworkError extends LexeconError {
  */
 export function tokenExpectations(expect) {
   if (expect === undefined || expect === null) return { tool: undefined, actor: undefined };
-  if (typeof expect !== "object") {
+  if (typeof expect !== "object" || Array.isArray(expect)) {
     throw new LexeconRequestError("the token check's options must be an object ({ tool?, actor? })", { field: "options" });
   }
   const o = /** @type {Record<string, unknown>} */ (expect);
@@ -123,7 +123,7 @@ export function tokenExpectations(expect) {
     const v = o[field];
     if (v === undefined || v === null) return undefined;
     if (typeof v !== "string") {
-      throw new LexeconRequestError(`${field} must be a string, got ${v === null ? "null" : typeof v}`, { field });
+      throw new LexeconRequestError(`${field} must be a string, got ${typeof v}`, { field });
     }
     return v;
   };
