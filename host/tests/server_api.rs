@@ -552,6 +552,11 @@ fn policies_load_list_and_status() {
     let status = api.get("/status").body;
     assert_eq!(status["policy_hash"], r.body["policy_hash"]);
     assert_eq!(status["node_id"], "test-node");
+    let public_key = status["public_key"].as_str().unwrap();
+    assert!(
+        public_key.len() == 64 && public_key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{status}"
+    );
     assert!(status["uptime_seconds"].as_f64().unwrap() >= 0.0);
     let list = api.get("/policies").body;
     let loads = list["policies"].as_array().unwrap();

@@ -41,7 +41,21 @@ const tools = {
   shell: async ({ command }) => ({ output: `ran ${command}` }),
 };
 
+/** The node, opened on the first request; forgotten if opening failed, so the next request tries again. */
 let node;
+
+function openNode(env) {
+  node ??= Lexecon.create({
+    nodeId: env.LEXECON_NODE_ID ?? "edge-1",
+    policy,
+    storage: env.LEDGER ? durableObjectStorage(env.LEDGER) : memoryStorage(),
+    signingKey: env.LEXECON_SIGNING_KEY, // 64 hex digits, a secret binding
+  }).catch((e) => {
+    node = undefined;
+    throw e;
+  });
+  return node;
+}
 
 function json(body, status = 200) {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -51,13 +65,14 @@ export default {
   async fetch(request, env = {}) {
     const url = new URL(request.url);
     if (request.method !== "POST" || url.pathname !== "/tools/call") return json({ error: "not_found" }, 404);
-    node ??= Lexecon.create({
-      nodeId: env.LEXECON_NODE_ID ?? "edge-1",
-      policy,
-      storage: env.LEDGER ? durableObjectStorage(env.LEDGER) : memoryStorage(),
-      signingKey: env.LEXECON_SIGNING_KEY, // 64 hex digits, a secret binding
-    });
-    const gov = await node;
+    let gov;
+    try {
+      gov = await openNode(env);
+    } catch (e) {
+      // Storage unavailable (or a ledger that does not verify): fail closed.
+      if (e instanceof LexeconError) return json({ ok: false, error: e.code, detail: e.message }, 503);
+      throw e;
+    }
     let call;
     try {
       call = await request.json();

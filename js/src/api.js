@@ -2,6 +2,7 @@
 // src/entry/ instantiate the WebAssembly module their runtime's way, then
 // re-export this.
 import { engine } from "./wasm.js";
+import { keyBytes } from "./keys.js";
 import { LexeconConfigError, fromEngine, tokenExpectations } from "./errors.js";
 
 export { Lexecon } from "./lexecon.js";
@@ -27,23 +28,15 @@ export const GENESIS_HASH = "572e68f91602bbac395929fa6441298df4c3752ec175e561bb7
 
 /**
  * Verifies a capability token offline with the issuing node's public key
- * (64 hex digits or 32 bytes), e.g. inside the tool that receives it.
+ * (64 hex digits, 32 bytes, or a host node's `public_key.pem` text), e.g.
+ * inside the tool that receives it.
  * @param {string} token
  * @param {{ publicKey: string | Uint8Array, tool?: string, actor?: string, nowMs?: number }} options
  * @returns {import("../types/index.js").TokenVerification}
  */
 export function verifyToken(token, options) {
   const o = options ?? /** @type {any} */ ({});
-  let key = o.publicKey;
-  if (typeof key === "string") {
-    if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new LexeconConfigError("publicKey must be 64 hex digits or 32 bytes");
-    const bytes = new Uint8Array(32);
-    for (let i = 0; i < 32; i++) bytes[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
-    key = bytes;
-  }
-  if (!(key instanceof Uint8Array) || key.length !== 32) {
-    throw new LexeconConfigError("publicKey must be 64 hex digits or 32 bytes");
-  }
+  const key = keyBytes(o.publicKey, "publicKey", "PUBLIC KEY");
   const nowMs = o.nowMs ?? Date.now();
   if (typeof nowMs !== "number" || !Number.isFinite(nowMs) || nowMs < 0) {
     // Never a time at which nothing has expired.

@@ -158,10 +158,15 @@ export class LexeconClient {
         const message = `${method} ${url.pathname}: ${response.status} ${code}${said ? `: ${said}` : ""}`;
         /** @type {Record<string, any>} */
         const options = { status: response.status, detail };
-        if (detail && typeof detail === "object") {
-          for (const key of ["field", "path", "line", "column"]) if (key in detail) options[key] = detail[key];
+        // The Lexecon server puts them beside `detail`; other servers may nest them in it.
+        for (const key of ["field", "path", "line", "column"]) {
+          if (json && typeof json === "object" && json[key] !== undefined) options[key] = json[key];
+          else if (detail && typeof detail === "object" && key in detail) options[key] = detail[key];
         }
-        throw errorFromCode(code, message, options, LexeconHttpError);
+        const error = errorFromCode(code, message, options, LexeconHttpError);
+        const retryAfter = Number(response.headers.get("retry-after") ?? NaN);
+        if (Number.isFinite(retryAfter)) /** @type {any} */ (error).retryAfter = retryAfter;
+        throw error;
       }
       // Every endpoint answers a JSON object.
       if (json === undefined || json === null || typeof json !== "object") {

@@ -19,6 +19,7 @@ import {
   fromEngine,
   tokenExpectations,
 } from "./errors.js";
+import { keyBytes } from "./keys.js";
 import { checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
 
 const CONSTRUCT = Symbol("Lexecon.create");
@@ -32,20 +33,7 @@ const REPLAY_CHUNK = 512;
  */
 function signingSeed(key) {
   if (key === undefined || key === null) return undefined;
-  if (typeof key === "string") {
-    if (!/^[0-9a-fA-F]{64}$/.test(key)) {
-      throw new LexeconConfigError("signingKey must be 32 bytes or 64 hex digits");
-    }
-    const out = new Uint8Array(32);
-    for (let i = 0; i < 32; i++) out[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
-    return out;
-  }
-  if (ArrayBuffer.isView(key) || key instanceof ArrayBuffer) {
-    const bytes = toBytes(key);
-    if (bytes.length !== 32) throw new LexeconConfigError(`signingKey must be 32 bytes, got ${bytes.length}`);
-    return bytes.slice();
-  }
-  throw new LexeconConfigError("signingKey must be a Uint8Array of 32 bytes or 64 hex digits");
+  return keyBytes(key, "signingKey", "PRIVATE KEY");
 }
 
 /** @param {string} json */

@@ -162,6 +162,21 @@ test("signing keys: the same seed gives the same key; bad keys are refused", asy
   const c = await Lexecon.create({ nodeId: "c" });
   assert.notEqual(c.publicKey, a.publicKey, "generated when absent");
   await assert.rejects(Lexecon.create({ nodeId: "x", signingKey: "abc" }), LexeconConfigError);
+  // A Rust host node's PEM files, as `lexecon init` writes them (PKCS#8 v2
+  // with the public key; SPKI), and PKCS#8 v1.
+  const pem = (label, hex) => `-----BEGIN ${label}-----\n${Buffer.from(hex, "hex").toString("base64")}\n-----END ${label}-----\n`;
+  const v2 = pem("PRIVATE KEY", `3051020101300506032b657004220420${SEED}812100${a.publicKey}`);
+  const v1 = pem("PRIVATE KEY", `302e020100300506032b657004220420${SEED}`);
+  const spki = pem("PUBLIC KEY", `302a300506032b6570032100${a.publicKey}`);
+  for (const signingKey of [v1, v2]) {
+    assert.equal((await Lexecon.create({ nodeId: "pem", signingKey })).publicKey, a.publicKey);
+  }
+  const signer = await Lexecon.create({ nodeId: "a", policy: guidePolicy(), signingKey: v2 });
+  const { token } = (await signer.decide(search)).capability_token;
+  assert.equal(verifyToken(token, { publicKey: spki }).valid, true);
+  await assert.rejects(Lexecon.create({ nodeId: "x", signingKey: spki }), /takes a "PRIVATE KEY" PEM, not "PUBLIC KEY"/);
+  assert.throws(() => verifyToken(token, { publicKey: v2 }), /takes a "PUBLIC KEY" PEM/);
+  await assert.rejects(Lexecon.create({ nodeId: "x", signingKey: pem("PRIVATE KEY", "3051") }), /not an Ed25519 private key/);
   await assert.rejects(Lexecon.create({ nodeId: "x", signingKey: new Uint8Array(31) }), LexeconConfigError);
   await assert.rejects(Lexecon.create({ nodeId: "" }), LexeconConfigError);
   await assert.rejects(Lexecon.create({ nodeId: "x", storage: {} }), LexeconConfigError);

@@ -71,13 +71,18 @@ before(async () => {
         return res.end();
       }
       if (req.url === "/null") return send(res, 200, null);
+      if (req.url === "/limited") {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "7" });
+        return res.end(JSON.stringify({ error: "rate_limited", detail: "too many requests" }));
+      }
       if (req.url === "/html") {
         res.writeHead(502, { "content-type": "text/html" });
         return res.end("<h1>bad gateway</h1>");
       }
       return send(res, 404, { error: "not_found", detail: `no route ${req.url}` });
     } catch (e) {
-      return send(res, e.code === "invalid_request" ? 400 : 500, { error: e.code, detail: e.message });
+      // As the Lexecon server answers: `field` beside `detail`.
+      return send(res, e.code === "invalid_request" ? 400 : 500, { error: e.code, detail: e.message, field: e.field });
     }
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
@@ -115,6 +120,8 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
     assert.equal(e.code, "invalid_request");
     assert.equal(e.status, 400);
     assert.match(e.message, /missing field/);
+    assert.notEqual(e.field, "request", "the server's `field` is kept");
+    assert.match(e.message, new RegExp(`missing field \`${e.field}\``));
     return true;
   });
   const anonymous = new LexeconClient({ baseUrl });
@@ -126,6 +133,7 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
     return c.decide(search);
   };
   await assert.rejects(special("/boom"), (e) => e.code === "storage" && e.status === 503);
+  await assert.rejects(special("/limited"), (e) => e instanceof LexeconHttpError && e.code === "rate_limited" && e.retryAfter === 7);
   await assert.rejects(special("/html"), (e) => e instanceof LexeconHttpError && e.code === "http_502" && e.status === 502);
   const t0 = Date.now();
   await assert.rejects(special("/slow"), (e) => e instanceof LexeconTimeoutError && e.code === "timeout");

@@ -17,7 +17,11 @@ export interface LexeconClientOptions {
 export declare class LexeconClient {
   constructor(options: LexeconClientOptions);
   decide(request: DecisionRequest): Promise<Decision>;
-  decideBatch(requests: DecisionRequest[]): Promise<Array<Decision | BatchItemError>>;
+  /**
+   * The server decides a batch whole or not at all: an invalid request
+   * rejects the call (`LexeconRequestError`, `.field` = `requests[i].…`).
+   */
+  decideBatch(requests: DecisionRequest[]): Promise<Decision[]>;
   verifyToken(token: string, expect?: { tool?: string; actor?: string }): Promise<TokenVerification>;
   /** Null when the server has no entry with this hash. */
   getLedgerEntry(entryHash: string): Promise<LedgerEntry | null>;

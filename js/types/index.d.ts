@@ -168,7 +168,7 @@ export interface LexeconOptions {
   policy?: object | string;
   /** Defaults to `memoryStorage()`. */
   storage?: StorageAdapter;
-  /** 32-byte Ed25519 seed (bytes or 64 hex digits); a fresh key when absent. */
+  /** 32-byte Ed25519 seed (bytes, 64 hex digits, or a host node's `private_key.pem` text); a fresh key when absent. */
   signingKey?: Uint8Array | string;
   /** Seconds (300). */
   defaultTokenTtl?: number;
@@ -283,6 +283,8 @@ export declare class LexeconError extends Error {
   /** HTTP status, for errors from a server. */
   readonly status?: number;
   readonly detail?: unknown;
+  /** Seconds, from a server's `Retry-After` (429, 503). */
+  readonly retryAfter?: number;
 }
 export declare class LexeconRequestError extends LexeconError {
   /** The field at fault (`risk_level`), or `request`. */

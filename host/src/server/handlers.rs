@@ -208,6 +208,8 @@ pub async fn status(State(state): State<Shared>) -> Response {
             "policy": snap.policy,
             "ledger_length": snap.ledger_len,
             "head_hash": snap.head_hash,
+            // What a tool needs to verify this node's tokens offline.
+            "public_key": lexecon_core::hash::hex(&state.public_key),
             "uptime_seconds": state.started.elapsed().as_secs_f64(),
         }),
     )

@@ -39,6 +39,28 @@ const store = {
     for (const [k, v] of Object.entries(entries)) map.set(k, v);
   },
 };
+// Its first read fails once: that request answers 503 (fail closed), and the
+// next one opens the node and decides.
+let flaky = true;
+const flakyStore = {
+  ...store,
+  async get(k) {
+    if (flaky) {
+      flaky = false;
+      throw new Error("storage briefly unavailable");
+    }
+    return store.get(k);
+  },
+};
+const retried = await import("../../examples/edge-worker.js?retry");
+const tool = () =>
+  new Request("https://edge.example/tools/call", { method: "POST", body: JSON.stringify({ tool: "web_search", args: { query: "x" } }) });
+const first = await retried.default.fetch(tool(), { LEDGER: flakyStore });
+assert.equal(first.status, 503);
+assert.equal((await first.json()).error, "storage");
+assert.equal((await retried.default.fetch(tool(), { LEDGER: flakyStore })).status, 200);
+map.clear();
+
 const mod = await import("../../examples/edge-worker.js?durable");
 const viaDo = await mod.default.fetch(
   new Request("https://edge.example/tools/call", { method: "POST", body: JSON.stringify({ tool: "web_search", args: { query: "x" } }) }),
