@@ -958,6 +958,14 @@ impl<S: Storage> Governor<S> {
     /// Storage errors, or [`EngineError::Ledger`] if they do not link.
     pub fn catch_up(&mut self) -> Result<(), EngineError> {
         let len = self.storage.len()?;
+        if len < self.engine.len() {
+            // Never a conflict with another writer: what this node committed is gone.
+            return Err(EngineError::Ledger(format!(
+                "the ledger holds {len} entries but this node has committed {} (head {}): entries were removed or the ledger was replaced; run `lexecon ledger verify`",
+                self.engine.len(),
+                self.engine.head_hash()
+            )));
+        }
         while self.engine.len() < len {
             let start = self.engine.len();
             let chunk = self.storage.get_range(start, len.min(start + SCAN_CHUNK))?;

@@ -259,6 +259,27 @@ fn opening_refuses_an_altered_tail() {
     );
 }
 
+/// A shared ledger that lost entries this node committed (a database dropped
+/// and recreated) is not "contention with other writers": the next decision
+/// fails closed, saying so.
+#[test]
+fn a_ledger_shorter_than_the_committed_head_is_named() {
+    let shared = Shared::default();
+    let mut gov = Governor::open(engine("short"), shared.clone()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    gov.decide(&search()).unwrap();
+    *shared.0.lock().unwrap() = MemoryStorage::new();
+    match gov.decide(&search()) {
+        Err(EngineError::Ledger(why)) => {
+            assert!(
+                why.contains("holds 0 entries but this node has committed 2"),
+                "{why}"
+            );
+        }
+        other => panic!("expected a ledger error, got {other:?}"),
+    }
+}
+
 #[test]
 fn tokens_verify_offline_and_expire() {
     let mut gov = Governor::open(engine("tok"), MemoryStorage::new()).unwrap();

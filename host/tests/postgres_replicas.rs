@@ -464,6 +464,49 @@ fn rate_limits_count_across_replicas() {
 // Failures: killed sessions, the database going away
 
 /// The first 503 reasons, for assertion messages.
+/// Entries this server committed vanish from the shared ledger (a database
+/// restored from an old backup, rows deleted): the rest is a valid shorter
+/// chain, so `GET /ledger/verify` compares it with the head the server
+/// committed and reports the first missing entry (and counts a failure), and
+/// a decision fails closed naming the loss, not "append conflicts".
+#[test]
+fn a_shared_ledger_that_lost_committed_entries_is_reported() {
+    let db = TestDb::create();
+    let node = replica("short", &db.url);
+    load_policy(&node, &example_policy("read_only.json"));
+    let server = serve(&node);
+    let c = client(&server.url);
+    for i in 0..3 {
+        c.decide(&read_request(&format!("short-{i}"))).unwrap();
+    }
+    assert!(c.verify_ledger().unwrap().valid);
+    db.client()
+        .execute("delete from lexecon_ledger where idx >= 2", &[])
+        .unwrap();
+    let report = c.verify_ledger().unwrap();
+    assert!(!report.valid);
+    assert_eq!(report.first_invalid, Some(2));
+    let failure = report.failure.unwrap();
+    assert!(
+        failure.message.contains("committed 4 entries"),
+        "{}",
+        failure.message
+    );
+    match c.decide(&read_request("short-after")) {
+        Err(ClientError::Api {
+            status: 503,
+            detail,
+            ..
+        }) => {
+            assert!(
+                detail.contains("holds 2 entries but this node has committed 4"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected a 503 naming the lost entries, got {other:?}"),
+    }
+}
+
 fn reasons(seen: &Seen) -> Vec<String> {
     seen.failed
         .iter()

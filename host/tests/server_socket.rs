@@ -459,6 +459,37 @@ fn shutdown_finishes_in_flight_requests() {
     }
 }
 
+/// A stalled upload does not hold the shutdown up (systemd's stop timeout
+/// would kill the process): its request is answered 503 at once, nothing
+/// decided, and its time is not a decision's latency.
+#[test]
+fn shutdown_does_not_wait_for_a_stalled_upload() {
+    use std::io::{Read as _, Write as _};
+    let (_node, mut server) = start(Some(&example_policy("read_only.json")), "", "");
+    let addr = server.url().trim_start_matches("http://").to_string();
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(b"POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"actor\"")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    server.stop();
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        t0.elapsed()
+    );
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stalled.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("shutting_down"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn tampering_while_running_is_reported_and_counted() {
     let config = config_yaml("test-node", "", "").replace(

@@ -69,6 +69,10 @@ pub struct AppState {
     pub policy_history: Arc<Mutex<PolicyHistory>>,
     /// One chain verification at a time.
     pub verify_gate: tokio::sync::Semaphore,
+    /// Becomes `true` when the server starts shutting down: requests still
+    /// receiving their body are answered 503 then (nothing was decided),
+    /// so a stalled upload cannot hold the shutdown up.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The shared state handlers receive.

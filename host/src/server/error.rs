@@ -7,7 +7,7 @@
 //! (415), `invalid_request` / `invalid_policy` (422), `rate_limited` (429),
 //! `metrics_disabled` (404), and, for failures on our side, the engine's
 //! codes (`storage`, `signer`, `random`, `ledger_corrupt`,
-//! `ledger_contention`) or `engine_unavailable` (503).
+//! `ledger_contention`), `engine_unavailable` or `shutting_down` (503).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

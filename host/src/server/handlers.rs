@@ -151,9 +151,21 @@ async fn read_bytes(state: &Shared, req: Request, limit: usize) -> Result<Bytes,
         e.close = true;
         return Err(e);
     }
-    let bytes = match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit))
-        .await
-    {
+    let read = tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit));
+    let mut stopping = state.stopping.clone();
+    let read = tokio::select! {
+        read = read => read,
+        _ = stopping.wait_for(|stop| *stop) => {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down and the body had not arrived; nothing was decided",
+            );
+            e.close = true;
+            return Err(e);
+        }
+    };
+    let bytes = match read {
         Err(_) => {
             let mut e = ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
@@ -310,8 +322,11 @@ fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
 pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     inc(&state.metrics.requests_total);
+    // A body that never arrived is the client's time, not a decision's.
+    let mut arrived = false;
     let result = async {
         let bytes = read_bytes(&state, req, MAX_BODY_BYTES).await?;
+        arrived = true;
         let request = parse_request(&bytes)?;
         let mut decisions = run_engine(&state, vec![request]).await?;
         decisions
@@ -328,7 +343,9 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
             e.into_response()
         }
     };
-    observe_latency(&state, start, "decision", 1);
+    if arrived {
+        observe_latency(&state, start, "decision", 1);
+    }
     resp
 }
 
@@ -419,6 +436,7 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
 /// body that cannot be read as a batch counts as one invalid request.
 pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
+    let mut arrived = false;
     let result = async {
         let unreadable = |e: ApiError| {
             inc(&state.metrics.requests_total);
@@ -430,6 +448,7 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         let bytes = read_bytes(&state, req, MAX_LARGE_BODY_BYTES)
             .await
             .map_err(unreadable)?;
+        arrived = true;
         let items = batch_items(&bytes).map_err(unreadable)?;
         add(&state.metrics.requests_total, items.len() as u64);
         if items.len() > MAX_BATCH {
@@ -464,7 +483,9 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         Ok(decisions) => json_response(StatusCode::OK, &json!({ "decisions": decisions })),
         Err(e) => e.into_response(),
     };
-    observe_latency(&state, start, "batch", 0);
+    if arrived {
+        observe_latency(&state, start, "batch", 0);
+    }
     resp
 }
 
@@ -674,12 +695,28 @@ pub async fn verify_chain(state: &Shared) -> Result<lexecon_core::VerifyReport, 
         .acquire()
         .await
         .map_err(|_| ApiError::from_worker(&WorkerError::Stopped))?;
-    let report = state
+    // Taken first: the ledger only grows while it is read.
+    let committed = state.engine.snapshot();
+    let mut report = state
         .reader
         .run(|s| verify_storage(s, |_| {}))
         .await
         .map_err(|e| ApiError::from_worker(&e))?
         .map_err(|e| ApiError::from_worker(&WorkerError::Engine(e)))?;
+    if report.valid && report.entries < committed.ledger_len {
+        // A valid but shorter chain: the end this server committed is gone.
+        let index = report.entries;
+        report.valid = false;
+        report.first_invalid = Some(index);
+        report.failure = Some(lexecon_core::ledger::VerifyFailure {
+            index,
+            kind: lexecon_core::ledger::FailureKind::Missing,
+            message: format!(
+                "entry {index} is missing: this server has committed {} entries (head {}); entries were removed from the end or the ledger was replaced",
+                committed.ledger_len, committed.head_hash
+            ),
+        });
+    }
     if !report.valid {
         inc(&state.metrics.verification_failures);
         tracing::error!(

@@ -10,7 +10,7 @@
 //! | `lexecon_decision_requests_escalated` | counter | of those, escalations (human confirmation required) |
 //! | `lexecon_decision_requests_invalid` | counter | requests refused as invalid (400/413/422) |
 //! | `lexecon_decision_requests_failed` | counter | requests answered 503 (storage, signer: fail closed) |
-//! | `lexecon_decision_latency_seconds` | histogram | time to answer a `/decide` or `/decide/batch` call, queueing and fsync included |
+//! | `lexecon_decision_latency_seconds` | histogram | time to answer a `/decide` or `/decide/batch` call whose body arrived (from the request's start: receiving, queueing and fsync included; a body that never arrives is not counted) |
 //! | `lexecon_ledger_entries_total` | counter | entries in the ledger |
 //! | `lexecon_ledger_verification_failures` | counter | chain verifications (startup, periodic, `GET /ledger/verify`) that found a broken chain |
 //! | `lexecon_active_tokens` | gauge | capability tokens issued by this process and not yet expired |

@@ -286,6 +286,7 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
     };
 
     let rl = &config.server.rate_limit;
+    let (stop, stop_rx) = watch::channel(false);
     let state: Shared = Arc::new(AppState {
         node_id: node.id.clone(),
         engine: worker.handle(),
@@ -303,6 +304,7 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
         storage_kind,
         policy_history: Arc::new(Mutex::new(PolicyHistory::default())),
         verify_gate: tokio::sync::Semaphore::new(1),
+        stopping: stop_rx.clone(),
     });
 
     if let Err(e) = prepare(node, &config, &state).await {
@@ -326,7 +328,6 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
         }
     };
     let addr = listener.local_addr().map_err(err)?;
-    let (stop, stop_rx) = watch::channel(false);
     let timeout = Duration::from_secs(config.server.request_timeout);
     let mut tasks = vec![tokio::spawn(serve(
         listener,
