@@ -117,9 +117,8 @@ impl Signer for ImportSigner {
         wit_signer::public_key().try_into().unwrap_or([0; 32])
     }
 
-    fn key_id(&self) -> String {
-        wit_signer::key_id()
-    }
+    // `key_id` is the trait's: derived from `public_key`, so it cannot
+    // disagree with the key (the host's `key-id` is not asked).
 }
 
 /// [`Clock`] over `wasi:clocks/wall-clock`: exactly one read per call.
