@@ -353,6 +353,12 @@ pub fn evaluate<'a>(
     let mut first_forbid = None;
     // A permit that matched but for its conditions: named in a denial.
     let mut unmet_permit = None;
+    // The data classes the applying permits cover: every class the call
+    // touches must be permitted (a permit for `data:public` does not let a
+    // call that also touches `data:pii` through); a permit without an object
+    // covers them all.
+    let mut covers_all = false;
+    let mut covered: Vec<usize> = Vec::new();
     for i in policy.candidates(actor, action, &classes) {
         let Some(r) = policy.relations().get(i as usize) else {
             continue;
@@ -364,12 +370,31 @@ pub fn evaluate<'a>(
             continue;
         }
         reasoning.push(r.id.clone());
+        if r.kind == RelationKind::Permits {
+            match r.object {
+                None => covers_all = true,
+                Some(c) => covered.push(c),
+            }
+        }
         match r.kind {
             RelationKind::Forbids if first_forbid.is_none() => first_forbid = Some(r),
             RelationKind::Permits if first_permit.is_none() => first_permit = Some(r),
             _ => {}
         }
     }
+    // The first class no applying permit covers (terms in order, then the
+    // request's classes that no term defines: only an object-less permit
+    // covers those).
+    let uncovered = if covers_all || first_permit.is_none() {
+        None
+    } else {
+        classes
+            .iter()
+            .zip(&class_vs)
+            .find(|(c, _)| !covered.contains(c))
+            .map(|(_, v)| v.id)
+            .or_else(|| class_vs.get(classes.len()).map(|v| v.id))
+    };
     // The verdict, why, and the rate limits to count; every early exit is a
     // `break 'outcome`.
     let (verdict, reason, rate_hits) = 'outcome: {
@@ -381,6 +406,16 @@ pub fn evaluate<'a>(
             );
         }
         let strict = policy.mode == Mode::Strict || req.policy_mode == Some(Mode::Strict);
+        if strict && let Some(class) = uncovered {
+            break 'outcome (
+                Verdict::Deny,
+                format!(
+                    "denied by default: no relation permits `{}` to `{}` on `{class}`, which this call touches (strict mode)",
+                    resolved.actor, resolved.action
+                ),
+                Vec::new(),
+            );
+        }
         let mut reason = match first_permit {
             Some(r) => named("permitted by", "relation", &r.id, r.description.as_deref()),
             None if strict => {

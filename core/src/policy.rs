@@ -24,6 +24,8 @@ use crate::hash;
 pub const MAX_POLICY_BYTES: usize = 16 * 1024 * 1024;
 /// Most terms, relations or constraints in one policy.
 pub const MAX_ITEMS: usize = 100_000;
+/// Longest rate-limit window, in seconds (366 days).
+pub const MAX_RATE_WINDOW_SECONDS: u64 = 366 * 24 * 3600;
 
 /// Whether a request nothing permits is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -729,6 +731,13 @@ impl<'t> Builder<'t> {
         let mut names: HashMap<String, usize> = HashMap::new();
         for (i, c) in doc.constraints.into_iter().enumerate() {
             let at = format!("constraints[{i}]");
+            // Reasons name the constraint that decided.
+            if c.name.trim().is_empty() {
+                return Err(self.error(
+                    &format!("{at}.name"),
+                    "a constraint needs a non-blank name (reasons name it)",
+                ));
+            }
             if let Some(prev) = names.insert(c.name.clone(), i) {
                 return Err(self.error(
                     &format!("{at}.name"),
@@ -746,6 +755,12 @@ impl<'t> Builder<'t> {
                         return Err(self.error(
                             &format!("{at}.parameters"),
                             "`max_calls` and `window_seconds` must be at least 1",
+                        ));
+                    }
+                    if p.window_seconds > MAX_RATE_WINDOW_SECONDS {
+                        return Err(self.error(
+                            &format!("{at}.parameters.window_seconds"),
+                            format!("`window_seconds` must be at most {MAX_RATE_WINDOW_SECONDS} (366 days)"),
                         ));
                     }
                     Some(RateLimit {
@@ -828,10 +843,20 @@ impl<'t> Builder<'t> {
                     format!("duplicate term id `{}` (also terms[{prev}])", t.id),
                 ));
             }
-            if t.id.is_empty() || t.id == "*" {
+            if t.id.trim().is_empty() || t.id == "*" {
                 return Err(self.error(
                     &format!("terms[{i}].id"),
-                    "a term id must be a non-empty string other than `*`",
+                    "a term id must be a non-blank string other than `*`",
+                ));
+            }
+            // A name is matched as an id is: `*` would shadow the wildcard.
+            if t.name
+                .as_deref()
+                .is_some_and(|n| n.trim().is_empty() || n == "*")
+            {
+                return Err(self.error(
+                    &format!("terms[{i}].name"),
+                    "a term name must be a non-blank string other than `*`",
                 ));
             }
         }
@@ -1254,6 +1279,21 @@ mod tests {
         let e = Policy::parse("{\"name\": \"日本\"").unwrap_err();
         assert_eq!((e.line, e.column), (Some(1), Some(13)), "{e}");
         assert_eq!(e.path, "policy", "no `?` segments: {e}");
+    }
+
+    #[test]
+    fn meaningless_names_and_windows_are_errors() {
+        let term = |t: &str| format!(r#"{{"name": "p", "terms": [{t}]}}"#);
+        let e =
+            Policy::parse(&term(r#"{"id": "actor:x", "type": "actor", "name": "*"}"#)).unwrap_err();
+        assert_eq!(e.path, "terms[0].name", "{e}");
+        let e = Policy::parse(&term(r#"{"id": " ", "type": "actor"}"#)).unwrap_err();
+        assert_eq!(e.path, "terms[0].id", "{e}");
+        let e = Policy::parse(r#"{"name": "p", "constraints": [{"name": "", "condition": "true", "action": "deny"}]}"#).unwrap_err();
+        assert_eq!(e.path, "constraints[0].name", "{e}");
+        let e = Policy::parse(r#"{"name": "p", "constraints": [{"name": "rl", "condition": "true", "action": "rate_limit", "parameters": {"max_calls": 1, "window_seconds": 1000000000000000000}}]}"#).unwrap_err();
+        assert_eq!(e.path, "constraints[0].parameters.window_seconds", "{e}");
+        assert!(Policy::parse(r#"{"name": "p", "constraints": [{"name": "rl", "condition": "true", "action": "rate_limit", "parameters": {"max_calls": 1, "window_seconds": 31622400}}]}"#).is_ok());
     }
 
     #[test]

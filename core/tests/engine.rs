@@ -280,6 +280,38 @@ fn a_ledger_shorter_than_the_committed_head_is_named() {
     }
 }
 
+/// Every data class a call touches must be permitted: a class the request
+/// adds (`public`) does not carry the call past what the tool's own class
+/// (`internal` for read_wiki) needs, nor does a permit for public data let
+/// a call that touches `pii` through.
+#[test]
+fn every_data_class_a_call_touches_must_be_permitted() {
+    let mut gov = Governor::open(engine("classes"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let with = |tool: &str, classes: &[&str]| {
+        let mut r = DecisionRequest::new("model", "p", tool, "i", 1);
+        r.data_classes = classes.iter().map(|c| (*c).to_string()).collect();
+        r
+    };
+    assert!(gov.decide(&with("web_search", &[])).unwrap().allowed);
+    assert!(
+        gov.decide(&with("web_search", &["public"]))
+            .unwrap()
+            .allowed
+    );
+    let d = gov.decide(&with("web_search", &["data:pii"])).unwrap();
+    assert!(!d.allowed);
+    assert!(d.reason.contains("on `data:pii`"), "{}", d.reason);
+    let d = gov.decide(&with("read_wiki", &["public"])).unwrap();
+    assert!(!d.allowed, "{}", d.reason);
+    // With its condition met, the permit for internal data covers the rest.
+    let mut approved = with("read_wiki", &["public"]);
+    approved
+        .context
+        .insert("user_approved".into(), serde_json::json!(true));
+    assert!(gov.decide(&approved).unwrap().allowed);
+}
+
 #[test]
 fn tokens_verify_offline_and_expire() {
     let mut gov = Governor::open(engine("tok"), MemoryStorage::new()).unwrap();

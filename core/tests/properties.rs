@@ -132,7 +132,12 @@ proptest! {
         let req = to_request(&r);
         let e = evaluate(Some(&p), &req, NOW, &RateWindows::default());
         let forbidden = rels.iter().any(|x| x.forbids && applies(x, &r));
-        let permitted = rels.iter().any(|x| !x.forbids && applies(x, &r));
+        // Permitted: some permit applies, and the applying permits cover
+        // every data class the call touches (one without an object covers all).
+        let permits: Vec<&Rel> = rels.iter().filter(|x| !x.forbids && applies(x, &r)).collect();
+        let permitted = !permits.is_empty()
+            && (permits.iter().any(|x| matches!(x.object, None | Some(None)))
+                || r.classes.iter().all(|c| permits.iter().any(|x| x.object == Some(Some(*c)))));
         if forbidden {
             prop_assert_eq!(e.verdict, Verdict::Deny);
             prop_assert!(e.reason.contains("forbidden"));
