@@ -9,6 +9,8 @@
 //! ([`ObjectOnly`]), so serde_json (and `serde_json::Value`) answer an
 //! array with `invalid type: sequence, expected …`. Objects take exactly
 //! the path they took before: no cost on the decision path.
+//!
+//! [`named_path`] is where such a parse failed, as the user's errors name it.
 
 use serde::de::{Deserializer, Visitor};
 
@@ -64,3 +66,18 @@ macro_rules! object_only {
     };
 }
 pub(crate) use object_only;
+
+/// The path of a parse error without the `?` segments serde_path_to_error
+/// writes for places it could not name (inside a value that did not parse):
+/// `relations[0].?` is `relations[0]`, `?` is empty.
+pub(crate) fn named_path(path: &serde_path_to_error::Path) -> String {
+    let path = path.to_string();
+    match path.find('?') {
+        Some(at) => path
+            .get(..at)
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .to_string(),
+        None => path,
+    }
+}

@@ -591,17 +591,7 @@ impl Policy {
 /// line or column then).
 fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>, text: &str) -> PolicyError {
     let inner = e.inner();
-    let path = e.path().to_string();
-    // serde_path_to_error writes `?` for a place it could not name (inside
-    // a value that did not parse): keep only the part it could.
-    let path = match path.find('?') {
-        Some(at) => path
-            .get(..at)
-            .unwrap_or_default()
-            .trim_end_matches('.')
-            .to_string(),
-        None => path,
-    };
+    let path = crate::object_only::named_path(e.path());
     let path = if path == "." || path.is_empty() {
         "policy".to_string()
     } else {

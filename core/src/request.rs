@@ -122,13 +122,8 @@ impl DecisionRequest {
             } else {
                 strip_position(inner)
             };
-            // serde_path_to_error writes `?` where it could not name a place.
-            let path = e.path().to_string();
-            let path = match path.find('?') {
-                Some(at) => path.get(..at).unwrap_or_default().trim_end_matches('.'),
-                None => &path,
-            };
-            let path = if path.is_empty() { "." } else { path };
+            let path = crate::object_only::named_path(e.path());
+            let path = if path.is_empty() { "." } else { &path };
             RequestError {
                 field: error_field(path, &message),
                 message,

@@ -252,7 +252,8 @@ pub struct Initialized {
 
 /// Creates node `id` under `home`: directory, `config.yaml`, keys, empty
 /// ledger. An existing node is replaced only with `force`, and never while
-/// a server holds its ledger.
+/// a server holds its ledger. `config` is the configuration's text and
+/// where it came from (named in its errors); the default when absent.
 ///
 /// # Errors
 /// [`NodeError::Exists`] without `force`; file-system and key errors.
@@ -260,16 +261,18 @@ pub fn init_node(
     home: &Path,
     id: &str,
     force: bool,
-    config_text: Option<&str>,
+    config: Option<(&str, &str)>,
 ) -> Result<Initialized, NodeError> {
     check_node_id(id).map_err(NodeError::BadNodeId)?;
     let paths = NodePaths::new(home, id);
     let io = |what: &str, p: &Path, e: std::io::Error| {
         NodeError::Io(format!("cannot {what} `{}`: {e}", p.display()))
     };
-    let config_text =
-        config_text.map_or_else(|| crate::config::default_config_yaml(id), str::to_string);
-    let config = Config::parse(&config_text, "config.yaml")?;
+    let (config_text, source) = config.map_or_else(
+        || (crate::config::default_config_yaml(id), "config.yaml"),
+        |(text, source)| (text.to_string(), source),
+    );
+    let config = Config::parse(&config_text, source)?;
     if let Some(cid) = config.node_id.as_deref().filter(|c| *c != id) {
         return Err(NodeError::Mismatch(format!(
             "the configuration is for node `{cid}`, not `{id}`"

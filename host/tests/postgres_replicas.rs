@@ -65,7 +65,13 @@ fn pg_config(id: &str, connection_string: Option<&str>) -> String {
 /// A replica: node `id` (own home, own keys) whose ledger is `url`.
 fn replica(id: &str, url: &str) -> TestNode {
     let home = tempfile::tempdir().unwrap();
-    node::init_node(home.path(), id, false, Some(&pg_config(id, Some(url)))).unwrap();
+    node::init_node(
+        home.path(),
+        id,
+        false,
+        Some((&pg_config(id, Some(url)), "config.yaml")),
+    )
+    .unwrap();
     TestNode {
         home,
         id: id.to_owned(),

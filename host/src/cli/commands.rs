@@ -138,17 +138,18 @@ pub fn init(g: &GlobalArgs, force: bool) -> Result {
         .as_deref()
         .ok_or_else(|| fail("`lexecon init` needs --node-id ID (the new node's name)"))?;
     let home = node::lexecon_home()?;
-    let config_text = match &g.config {
-        Some(p) => {
-            let text = read_input(p)?;
-            // Checked here too, so an error names the file given.
-            crate::config::Config::parse(&text, &p.display().to_string())
-                .map_err(|e| fail(e.to_string()))?;
-            Some(text)
-        }
+    let config = match &g.config {
+        Some(p) => Some((read_input(p)?, p.display().to_string())),
         None => None,
     };
-    let made = node::init_node(&home, id, force, config_text.as_deref())?;
+    let made = node::init_node(
+        &home,
+        id,
+        force,
+        config
+            .as_ref()
+            .map(|(text, source)| (text.as_str(), source.as_str())),
+    )?;
     let mut out = Out::new();
     out.line(&format!(
         "initialized node `{id}` in {}",
@@ -475,9 +476,7 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
 /// `lexecon ledger verify`.
 pub fn ledger_verify(g: &GlobalArgs, verbose: bool, expect_head: Option<&str>) -> Result {
     if let Some(h) = expect_head
-        && !(h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && !lexecon_core::hash::is_hash_hex(h.as_bytes())
     {
         return Err(fail(format!(
             "--expect-head `{h}` is not an entry hash (64 lowercase hex digits)"

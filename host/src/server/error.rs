@@ -51,6 +51,14 @@ impl ApiError {
         }
     }
 
+    /// The same error, answered with `Connection: close` (for a request
+    /// whose body is left unread).
+    #[must_use]
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
     /// 400 `bad_request`.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)

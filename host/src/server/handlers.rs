@@ -147,50 +147,42 @@ async fn read_bytes(state: &Shared, req: Request, limit: usize) -> Result<Bytes,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        let mut e = too_large();
-        e.close = true;
-        return Err(e);
+        return Err(too_large().closing());
     }
     let read = tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit));
     let mut stopping = state.stopping.clone();
     let read = tokio::select! {
         read = read => read,
         _ = stopping.wait_for(|stop| *stop) => {
-            let mut e = ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
                 "the server is shutting down and the body had not arrived; nothing was decided",
-            );
-            e.close = true;
-            return Err(e);
+            )
+            .closing());
         }
     };
-    let bytes = match read {
-        Err(_) => {
-            let mut e = ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the body did not arrive in time",
-            );
-            e.close = true;
-            return Err(e);
-        }
+    match read {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the body did not arrive in time",
+        )
+        .closing()),
         Ok(Err(e)) => {
             let is_limit = std::error::Error::source(&e).is_some_and(|s| {
                 s.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some()
             }) || e.to_string().contains("length limit");
-            let mut e = if is_limit {
+            let e = if is_limit {
                 too_large()
             } else {
                 ApiError::bad_request(format!("cannot read the body: {e}"))
             };
-            e.close = true;
-            return Err(e);
+            Err(e.closing())
         }
-        Ok(Ok(b)) => b,
-    };
-    Ok(bytes)
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
 }
 
 /// `GET /health`: liveness; 503 once the engine thread has stopped (the
