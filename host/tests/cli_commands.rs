@@ -613,6 +613,20 @@ fn tampering_with_one_byte_is_found_and_named() {
     );
     let e = failed(&node.cli(&["ledger", "check-integrity"]));
     assert!(e.contains("entry 3"), "{e}");
+    // `ledger show` shows every readable entry, marks the damaged one and
+    // fails naming it.
+    let show = node.cli(&["ledger", "show"]);
+    assert_eq!(show.status.code(), Some(1));
+    let (shown, e) = (
+        stdout(&show),
+        String::from_utf8_lossy(&show.stderr).into_owned(),
+    );
+    assert_eq!(shown.lines().count(), 6, "{shown}");
+    assert!(
+        shown.contains("#3 damaged") && shown.contains(&hashes[3][..12]),
+        "{shown}"
+    );
+    assert!(e.contains("entry #3 is damaged"), "{e}");
 
     // 2. The same change with the record checksum fixed up: the storage
     // check passes, the hash chain does not.

@@ -436,6 +436,7 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
     let len = storage.len()?;
     let start = last.map_or(0, |n| len.saturating_sub(n));
     let mut out = Out::new();
+    let mut damaged: Vec<u64> = Vec::new();
     let mut at = start;
     while at < len {
         let end = len.min(at + SCAN_CHUNK);
@@ -455,14 +456,16 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
         for item in chunk {
             let index = at;
             at += 1;
-            let line = match item.map(|b| Entry::parse(&b).map_err(|e| e.to_string())) {
-                Ok(Ok(entry)) if json => {
-                    serde_json::to_string(&entry_json(&entry)).unwrap_or_default()
-                }
-                Ok(Ok(entry)) => entry_line(&entry),
-                Ok(Err(e)) if json => json!({"index": index, "damaged": e}).to_string(),
-                Ok(Err(e)) => format!("#{index} damaged: {e}"),
-                Err(e) if json => json!({"index": index, "damaged": e.to_string()}).to_string(),
+            let item = item
+                .map_err(|e| e.to_string())
+                .and_then(|b| Entry::parse(&b).map_err(|e| e.to_string()));
+            if item.is_err() {
+                damaged.push(index);
+            }
+            let line = match item {
+                Ok(entry) if json => serde_json::to_string(&entry_json(&entry)).unwrap_or_default(),
+                Ok(entry) => entry_line(&entry),
+                Err(e) if json => json!({"index": index, "damaged": e}).to_string(),
                 Err(e) => format!("#{index} damaged: {e}"),
             };
             if !out.line(&line) {
@@ -470,7 +473,17 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
             }
         }
     }
-    out.finish()
+    out.finish()?;
+    match damaged.as_slice() {
+        [] => Ok(()),
+        [one] => Err(fail(format!(
+            "entry #{one} is damaged (shown above); run `lexecon ledger check-integrity`"
+        ))),
+        [first, ..] => Err(fail(format!(
+            "{} entries are damaged, the first #{first} (shown above); run `lexecon ledger check-integrity`",
+            damaged.len()
+        ))),
+    }
 }
 
 /// `lexecon ledger verify`.
