@@ -1,5 +1,6 @@
 //! Measures `decide` against one Ed25519 signature, interleaved, so a
-//! shared VM's drifting speed affects both alike (README, "Performance").
+//! shared VM's drifting speed affects both alike (README, "Performance";
+//! PERFORMANCE.md has the readings).
 //!
 //! `cargo run --release -p lexecon-core --example decide_ratio -- 200`
 //!

@@ -3,7 +3,7 @@
 //
 // src/ is ten small ES modules. Node resolves, reads, compiles and links each
 // one, and that was about a fifth of `import "lexecon"` (some 2.5 ms of 12;
-// js/README.md, "Figures"). esbuild joins them: each entry point
+// PERFORMANCE.md, npm part). esbuild joins them: each entry point
 // becomes one file, and the code entry points share goes to shared chunks, so
 // in one process every entry point sees the same module instances (one
 // engine, one `LexeconError` class for `instanceof`). The file ledger stays a

@@ -11,7 +11,7 @@
 // single-result exports through one generic JS-to-wasm wrapper, but compiles a
 // wrapper of its own for each distinct multi-value signature, inside
 // `new WebAssembly.Module`: ~2 ms of a ~5 ms compile for our nine such
-// signatures (js/README.md, "Figures"). Without the feature the exports return
+// signatures (PERFORMANCE.md, npm part). Without the feature the exports return
 // through linear memory and compile needs no wrapper at all; a call costs two
 // tiny extra wasm calls (moving the shadow stack pointer).
 //
