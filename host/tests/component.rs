@@ -377,6 +377,44 @@ fn storage_and_signer_failures_are_errors_not_decisions() {
 }
 
 #[test]
+fn the_key_id_is_derived_from_the_public_key_not_taken_from_the_host() {
+    // A host whose `key-id` disagrees with its public key (a misconfigured
+    // key service): tokens still name the key that signed them, and verify.
+    struct MislabelledSigner(Ed25519Signer);
+    impl Signer for MislabelledSigner {
+        fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError> {
+            self.0.sign(message)
+        }
+        fn public_key(&self) -> [u8; 32] {
+            self.0.public_key()
+        }
+        fn key_id(&self) -> String {
+            "ed25519:0000000000000000".into()
+        }
+    }
+    let mut engine = host()
+        .open(
+            NodeConfig::default(),
+            Box::new(SharedStorage::default()),
+            Box::new(MislabelledSigner(signer())),
+            env("key-id"),
+        )
+        .unwrap();
+    engine.load_policy(GUIDE).unwrap();
+    let token = engine.decide(&search()).unwrap().capability_token.unwrap();
+    let derived = lexecon_core::signer::key_id(&signer().public_key());
+    assert_eq!(token.claims.key_id, derived);
+    assert_eq!(engine.key_id(), derived);
+    lexecon_core::verify_token(
+        &token.token,
+        &signer().public_key(),
+        token.claims.issued_at,
+        Expect::default(),
+    )
+    .unwrap();
+}
+
+#[test]
 fn two_engines_on_one_ledger_catch_up_and_keep_one_chain() {
     let storage = SharedStorage::default();
     let mut a = open(host(), &storage);

@@ -414,6 +414,14 @@ fn slow_and_broken_clients_do_not_block_others() {
         .unwrap();
     let _ = garbage.read_to_end(&mut buf);
     client.health().unwrap();
+    // The stalled body counts as a request, but not as a decision's latency:
+    // that time was the client's.
+    let metrics = http_get(&addr, "/metrics");
+    assert!(
+        metrics.contains("\nlexecon_decision_requests_total 21\n")
+            && metrics.contains("\nlexecon_decision_latency_seconds_count 20\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
