@@ -50,17 +50,25 @@ async function imports(v, ledger) {
   const step = BigInt(v.clock.step_ms);
   const bytes = seededRandom(v.random_seed);
   const key = ed25519(v.signing_seed);
+  /** Entry hashes, by index, for `find`. */
+  const hashes = [];
   const byVersionedName = {
     "lexecon:governance/signer@0.1.0": { sign: key.sign, publicKey: () => key.publicKey, keyId: () => key.keyId },
     "lexecon:governance/storage@0.1.0": {
       len: () => BigInt(ledger.length),
       get: (i) => ledger[Number(i)],
       getRange: (s, e) => ledger.slice(Number(s), Number(e)),
-      find: () => undefined,
+      find(entryHash) {
+        const i = hashes.indexOf(entryHash);
+        return i < 0 ? undefined : BigInt(i);
+      },
       append(entries) {
+        if (entries.length > 0 && Number(entries[0].index) !== ledger.length) {
+          throw { tag: "conflict", val: BigInt(ledger.length) };
+        }
         for (const e of entries) {
-          if (Number(e.index) !== ledger.length) throw { tag: "conflict", val: BigInt(ledger.length) };
           ledger.push(new Uint8Array(e.bytes));
+          hashes.push(e.entryHash);
         }
       },
     },
@@ -117,18 +125,39 @@ function witRequest(r) {
   };
 }
 
-test("jco: the transpiled WASI component reproduces the vectors in Node", { skip, timeout: 120_000 }, async (t) => {
-  const { transpile } = await import("@bytecodealliance/jco");
-  const t0 = performance.now();
-  const { files } = await transpile(readFileSync(componentPath), { name: "lexecon", instantiation: "sync", noTypescript: true });
-  const transpileMs = performance.now() - t0;
-  const dir = mkdtempSync(join(tmpdir(), "lexecon-jco-"));
-  for (const [name, data] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), data);
+/** The component transpiled by jco (once per process) and its loader. */
+let transpiled;
+async function transpileComponent() {
+  transpiled ??= (async () => {
+    const { transpile } = await import("@bytecodealliance/jco");
+    const t0 = performance.now();
+    const { files } = await transpile(readFileSync(componentPath), { name: "lexecon", instantiation: "sync", noTypescript: true });
+    const transpileMs = performance.now() - t0;
+    const dir = mkdtempSync(join(tmpdir(), "lexecon-jco-"));
+    for (const [name, data] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      writeFileSync(join(dir, name), data);
+    }
+    const { instantiate } = await import(pathToFileURL(join(dir, "lexecon.js")).href);
+    const getCoreModule = (path) => new WebAssembly.Module(readFileSync(join(dir, path)));
+    return { instantiate, getCoreModule, transpileMs };
+  })();
+  return transpiled;
+}
+
+/** What a component call that returns `err` throws (jco: a ComponentError whose `payload` is the error). */
+function payloadOf(call) {
+  try {
+    call();
+  } catch (e) {
+    assert.ok(e && "payload" in e, `not a component error: ${e}`);
+    return e.payload;
   }
-  const { instantiate } = await import(pathToFileURL(join(dir, "lexecon.js")).href);
-  const getCoreModule = (path) => new WebAssembly.Module(readFileSync(join(dir, path)));
+  assert.fail("the call did not fail");
+}
+
+test("jco: the transpiled WASI component reproduces the vectors in Node", { skip, timeout: 120_000 }, async (t) => {
+  const { instantiate, getCoreModule, transpileMs } = await transpileComponent();
 
   const vectors = vectorFiles();
   assert.ok(vectors.length > 0);
@@ -177,4 +206,82 @@ test("jco: the transpiled WASI component reproduces the vectors in Node", { skip
     assert.equal(gov.verifyLedger().valid, true);
   }
   t.diagnostic(`jco transpile: ${transpileMs.toFixed(0)} ms; ${vectors.length} vectors reproduced through the component`);
+});
+
+test("jco: storage and signer failures, tokens, lookups and request errors through the component", { skip, timeout: 120_000 }, async () => {
+  const { instantiate, getCoreModule } = await transpileComponent();
+  const ledger = [];
+  const imp = await imports(
+    { clock: { start_ms: 1_795_525_681_123, step_ms: 1000 }, random_seed: "jco-failures", signing_seed: "07".repeat(32) },
+    ledger,
+  );
+  // Faults to inject: jco binds the import functions when it instantiates,
+  // so they are wrapped first (the versioned and the plain name share these
+  // objects).
+  const faults = { append: null, sign: null };
+  const storage = imp["lexecon:governance/storage@0.1.0"];
+  const signer = imp["lexecon:governance/signer@0.1.0"];
+  const [append, sign] = [storage.append, signer.sign];
+  storage.append = (entries) => (faults.append ? faults.append() : append(entries));
+  signer.sign = (message) => (faults.sign ? faults.sign() : sign(message));
+  const gov = instantiate(getCoreModule, imp).engine.Governor.open({ nodeId: "jco", defaultTokenTtl: 300n, maxTokenTtl: 3600n });
+  gov.loadPolicy(readFileSync(join(repoRoot, "examples/policies/ai_assistant.json"), "utf8"));
+  assert.equal(ledger.length, 1);
+  const search = witRequest({ actor: "model", proposed_action: "Execute web_search", tool: "web_search", user_intent: "Research", risk_level: 1 });
+
+  // Storage fails: the decision fails with that error and nothing is written.
+  faults.append = () => {
+    throw { tag: "unavailable", val: "disk gone" };
+  };
+  const stored = payloadOf(() => gov.decide(search));
+  assert.equal(stored.tag, "storage");
+  assert.equal(stored.val.tag, "unavailable");
+  assert.match(stored.val.val, /disk gone/);
+  faults.append = null;
+  assert.equal(ledger.length, 1);
+  assert.equal(gov.head().len, 1n);
+
+  // The signer fails: the same, as a signer error.
+  faults.sign = () => {
+    throw { tag: "unavailable", val: "hsm offline" };
+  };
+  const signed = payloadOf(() => gov.decide(search));
+  assert.equal(signed.tag, "signer");
+  assert.match(signed.val.val, /hsm offline/);
+  faults.sign = null;
+  assert.equal(ledger.length, 1);
+
+  // Then decisions go on from the same head.
+  const d = gov.decide(search);
+  assert.equal(d.allowed, true, d.reason);
+  assert.equal(d.ledgerIndex, 1n);
+  assert.equal(ledger.length, 2);
+
+  // Tokens: valid for their tool, refused for another, malformed ones named.
+  const claims = gov.verifyToken(d.capabilityToken.token, "web_search", "model");
+  assert.equal(claims.decisionHash, d.decisionHash);
+  assert.equal(payloadOf(() => gov.verifyToken(d.capabilityToken.token, "execute", undefined)).tag, "wrong-tool");
+  assert.equal(payloadOf(() => gov.verifyToken(d.capabilityToken.token, undefined, "someone")).tag, "wrong-actor");
+  assert.equal(payloadOf(() => gov.verifyToken("lxc2.nope", undefined, undefined)).tag, "malformed");
+
+  // Lookups by index and by hash (through the storage's `find`).
+  assert.equal(gov.entry(1n).entryHash, d.ledgerEntryHash);
+  assert.equal(gov.entryByHash(d.ledgerEntryHash).index, 1n);
+  assert.equal(gov.entry(7n), undefined);
+  assert.equal(gov.entryByHash("0".repeat(64)), undefined);
+
+  // A request the engine refuses is a request error naming the field, not a decision.
+  const refused = payloadOf(() => gov.decide({ ...search, riskLevel: 9 }));
+  assert.equal(refused.tag, "request");
+  assert.equal(refused.val.field, "risk_level");
+  assert.equal(ledger.length, 2);
+
+  // A second writer appended behind this engine's back: catch up, then go on.
+  const other = instantiate(getCoreModule, imp).engine.Governor.open({ nodeId: "jco", defaultTokenTtl: 300n, maxTokenTtl: 3600n });
+  assert.equal(other.decide(search).ledgerIndex, 2n);
+  const after = gov.decide(search);
+  assert.equal(after.ledgerIndex, 3n);
+  const report = gov.verifyLedger();
+  assert.equal(report.valid, true);
+  assert.equal(report.entries, 4n);
 });
