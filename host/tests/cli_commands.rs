@@ -455,6 +455,30 @@ fn node_selection_and_config_errors() {
         .output()
         .unwrap();
     assert!(failed(&out).contains("LEXECON_LOG_FORMAT"));
+    // A bad value clap takes from the environment names the variable, not
+    // only the flag the user did not type; a bad flag is the flag's.
+    let server = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lexecon"))
+            .args(args)
+            .env("LEXECON_HOME", home.path())
+            .env("LEXECON_PORT", "80a")
+            .output()
+            .unwrap()
+    };
+    let out = server(&["server", "--node-id", "alpha"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("'80a' for '--port <PORT>' (from the environment variable LEXECON_PORT)"),
+        "{e}"
+    );
+    let out = server(&["server", "--node-id", "alpha", "--port", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("'x' for '--port <PORT>'") && !e.contains("LEXECON_PORT"),
+        "{e}"
+    );
 }
 
 #[test]

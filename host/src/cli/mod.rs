@@ -31,6 +31,57 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the process's arguments as [`Parser::parse`] does (printing
+    /// the error and exiting 2 on a usage error), except that a bad value
+    /// taken from an environment variable (`LEXECON_PORT=abc`) is reported
+    /// as that variable's, not only as the flag it stands for.
+    pub fn parse_args() -> Self {
+        Self::try_parse().unwrap_or_else(|e| match env_source(&e) {
+            Some((flag, var)) => {
+                let text = e.render().to_string().replacen(
+                    &format!("'{flag}'"),
+                    &format!("'{flag}' (from the environment variable {var})"),
+                    1,
+                );
+                eprint!("{text}");
+                std::process::exit(e.exit_code());
+            }
+            None => e.exit(),
+        })
+    }
+}
+
+/// The refused flag (as the error names it, `--port <PORT>`) and the
+/// environment variable its value came from: the flag has one, it is set,
+/// and the flag is not on the command line.
+fn env_source(e: &clap::Error) -> Option<(String, String)> {
+    use clap::CommandFactory as _;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    // `--port <PORT>` → `port`.
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    let cmd = Cli::command();
+    let var = std::iter::once(&cmd)
+        .chain(cmd.get_subcommands())
+        .flat_map(clap::Command::get_arguments)
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_str()?
+        .to_string();
+    let flag = format!("--{long}");
+    let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    (!on_command_line && std::env::var_os(&var).is_some()).then(|| (arg.clone(), var))
+}
+
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
