@@ -78,7 +78,9 @@ fn env_source(e: &clap::Error) -> Option<(String, String)> {
         .to_str()?
         .to_string();
     let flag = format!("--{long}");
-    let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let on_command_line = std::env::args_os()
+        .filter_map(|a| a.into_string().ok())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     (!on_command_line && std::env::var_os(&var).is_some()).then(|| (arg.clone(), var))
 }
 
