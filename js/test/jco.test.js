@@ -2,6 +2,7 @@
 // scripts/build-component.sh) transpiled with jco and run in Node. The
 // vectors' clock, random stream, key and storage are supplied as the
 // component's imports; the ledger must equal the native core's byte for byte.
+// A second test drives the component's failure paths through the same imports.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createPrivateKey, createPublicKey, sign as edSign } from "node:crypto";
