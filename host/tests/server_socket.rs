@@ -350,12 +350,17 @@ fn metrics_port_serves_metrics_only() {
 
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
+    answer(&mut s)
+}
+
+/// What the server sends on `s` until it closes it (at most 5 s).
+fn answer(s: &mut TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -387,11 +392,7 @@ fn slow_and_broken_clients_do_not_block_others() {
             .unwrap();
     }
     // The stalled body gets 408 after the timeout; the slow headers a closed connection.
-    stalled
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut out = String::new();
-    let _ = stalled.read_to_string(&mut out);
+    let out = answer(&mut stalled);
     assert!(
         out.contains("408") && out.contains("request_timeout"),
         "{out}"
@@ -472,7 +473,7 @@ fn shutdown_finishes_in_flight_requests() {
 /// decided, and its time is not a decision's latency.
 #[test]
 fn shutdown_does_not_wait_for_a_stalled_upload() {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     let (_node, mut server) = start(Some(&example_policy("read_only.json")), "", "");
     let addr = server.url().trim_start_matches("http://").to_string();
     let mut stalled = TcpStream::connect(&addr).unwrap();
@@ -487,14 +488,10 @@ fn shutdown_does_not_wait_for_a_stalled_upload() {
         "shutdown took {:?}",
         t0.elapsed()
     );
-    stalled
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut answer = String::new();
-    let _ = stalled.read_to_string(&mut answer);
+    let out = answer(&mut stalled);
     assert!(
-        answer.starts_with("HTTP/1.1 503") && answer.contains("shutting_down"),
-        "{answer}"
+        out.starts_with("HTTP/1.1 503") && out.contains("shutting_down"),
+        "{out}"
     );
 }
 
