@@ -40,8 +40,10 @@ export function governed(toolName, fn, options) {
     if (dataClasses !== undefined) request.data_classes = dataClasses;
     const ctx = pick(o.context, args);
     if (ctx !== undefined) request.context = ctx;
-    if (o.policyMode !== undefined) request.policy_mode = o.policyMode;
-    if (o.tokenTtl !== undefined) request.token_ttl = o.tokenTtl;
+    const policyMode = pick(o.policyMode, args);
+    if (policyMode !== undefined) request.policy_mode = policyMode;
+    const tokenTtl = pick(o.tokenTtl, args);
+    if (tokenTtl !== undefined) request.token_ttl = tokenTtl;
     const decision = await decider.decide(/** @type {any} */ (request));
     if (!decision || decision.allowed !== true) {
       throw new LexeconDeniedError(toolName, decision);

@@ -77,6 +77,18 @@ function storageError(record, e) {
   );
 }
 
+/**
+ * The requests as JSON text, taken when `decide` is called.
+ * @param {unknown[]} requests
+ */
+function requestsJson(requests) {
+  try {
+    return JSON.stringify(requests);
+  } catch (e) {
+    throw new LexeconRequestError(`request is not JSON: ${/** @type {any} */ (e)?.message ?? e}`, { field: "request" });
+  }
+}
+
 export class Lexecon {
   /** @type {any} */ #engine;
   /** @type {any} */ #storage;
@@ -193,8 +205,16 @@ export class Lexecon {
         return Promise.reject(new LexeconRequestError(`invalid request: ${field}: must be a finite number, got ${v}`, { field }));
       }
     }
+    // The request as it is now: a call that waits its turn must not see
+    // changes the caller makes to the object afterwards.
+    let json;
+    try {
+      json = requestsJson([request]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#submit(
-      () => this.#decide([request]),
+      () => this.#decide(json),
       ([slot]) => {
         if (slot.error) {
           const { field, message } = slot.error;
@@ -214,8 +234,14 @@ export class Lexecon {
     if (!Array.isArray(requests)) {
       return Promise.reject(new LexeconRequestError("requests must be an array", { field: "requests" }));
     }
+    let json;
+    try {
+      json = requestsJson(requests);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#submit(
-      () => this.#decide(requests),
+      () => this.#decide(json),
       (decisions) => decisions,
     );
   }
@@ -392,14 +418,8 @@ export class Lexecon {
     }
   }
 
-  /** @param {unknown[]} requests */
-  #decide(requests) {
-    let json;
-    try {
-      json = JSON.stringify(requests);
-    } catch (e) {
-      throw new LexeconRequestError(`request is not JSON: ${/** @type {any} */ (e)?.message ?? e}`, { field: "request" });
-    }
+  /** @param {string} json the requests, as `requestsJson` wrote them */
+  #decide(json) {
     return andThen(this.#run(() => this.#engine.prepareDecisions(json)), (out) => out.decisions);
   }
 

@@ -346,3 +346,34 @@ test("a wrapper around memoryStorage gets bytes of its own, which it may keep pa
     assert.deepEqual(bytes, inner.get(i));
   }
 });
+
+test("a call that waits its turn decides the request as it was when called", async () => {
+  // Slow async storage queues every call behind the first: each must still
+  // decide what its caller passed, not what the object holds by its turn.
+  const inner = memoryStorage();
+  const storage = {
+    ...inner,
+    async append(bytes, meta) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return inner.append(bytes.slice(), meta);
+    },
+  };
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage });
+  const request = { ...search };
+  const calls = [];
+  for (const [i, tool] of ["web_search", "execute", "web_search"].entries()) {
+    Object.assign(request, tool === "execute" ? execute : search, { request_id: `r-${i}` });
+    calls.push(gov.decide(request));
+  }
+  const batch = [{ ...execute, request_id: "b-0" }];
+  calls.push(gov.decideBatch(batch));
+  batch[0] = { ...search, request_id: "b-changed" };
+  request.risk_level = NaN;
+  const [first, second, third, [fourth]] = await Promise.all(calls);
+  assert.deepEqual(
+    [first, second, third, fourth].map((d) => [d.request_id, d.allowed]),
+    [["r-0", true], ["r-1", false], ["r-2", true], ["b-0", false]],
+  );
+  assert.equal(second.capability_token, null);
+  assert.equal((await gov.verifyLedger()).valid, true);
+});

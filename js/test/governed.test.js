@@ -48,3 +48,16 @@ test("bad requests and bad options fail loudly, never as an allow", async () => 
   assert.throws(() => governed("", () => 1, { gov }), LexeconConfigError);
   assert.throws(() => governed("x", null, { gov }), LexeconConfigError);
 });
+
+test("policyMode and tokenTtl may be functions of the arguments, like every other option", async () => {
+  const gov = await Lexecon.create({ nodeId: "g", policy: { ...guidePolicy(), mode: "permissive" } });
+  // Permissive mode allows a tool no term names; the call's strict mode does not.
+  const loose = governed("fetch_url", async () => "fetched", { gov });
+  assert.equal(await loose({}), "fetched");
+  const strict = governed("fetch_url", async () => "fetched", { gov, policyMode: (a) => a.mode });
+  await assert.rejects(strict({ mode: "strict" }), LexeconDeniedError);
+  assert.equal(await strict({ mode: "permissive" }), "fetched");
+  const short = governed("web_search", async (_a, { decision }) => decision.capability_token, { gov, tokenTtl: (a) => a.ttl });
+  const token = await short({ ttl: 10 });
+  assert.equal(token.expires_at - token.issued_at, 10);
+});

@@ -236,8 +236,8 @@ export interface GovernedOptions<A> {
   proposedAction?: OrFromArgs<string, A>;
   dataClasses?: OrFromArgs<string[], A>;
   context?: OrFromArgs<Record<string, unknown>, A>;
-  policyMode?: "strict" | "permissive";
-  tokenTtl?: number;
+  policyMode?: OrFromArgs<"strict" | "permissive", A>;
+  tokenTtl?: OrFromArgs<number, A>;
 }
 
 /** What a governed tool function receives besides its arguments. */
