@@ -13,7 +13,7 @@
 //
 // Node only (imports node:fs). Edge runtimes get `file-storage-unavailable.js`.
 
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
@@ -351,6 +351,86 @@ function isRunning(pid) {
   }
 }
 
+/** How long an opener waits for another's claim on the lock before giving up. */
+const CLAIM_WAIT_MS = 2000;
+
+/**
+ * Writes this process's pid into `<path>.lock` unless it names another
+ * running process. Node has no `flock`, so the check and the write are made
+ * one opener at a time: the one that creates `<path>.lock.claim` (an
+ * exclusive create) until it removes it, a few milliseconds later. Without
+ * it, two writers started together could both find the lock free and both
+ * open the ledger. A claim left behind by a process that died inside that
+ * window is taken over once its pid is not running or it is older than
+ * `CLAIM_WAIT_MS`.
+ * @param {string} file
+ * @param {string} lockPath
+ */
+async function takeLock(file, lockPath) {
+  const claimPath = `${lockPath}.claim`;
+  const deadline = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    let claim;
+    try {
+      claim = await open(claimPath, "wx", 0o644);
+    } catch (e) {
+      if (/** @type {any} */ (e)?.code !== "EEXIST") throw openError(e, claimPath, "create lock claim file");
+      if (await staleClaim(claimPath)) {
+        await unlink(claimPath).catch(() => undefined);
+      } else if (Date.now() > deadline) {
+        throw storageError(
+          `ledger \`${file}\` is being opened by another process (${claimPath} stayed for ${CLAIM_WAIT_MS} ms); ` +
+            "try again, or delete that file if no Lexecon writer is starting",
+          { code: "locked" },
+        );
+      } else {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      continue;
+    }
+    try {
+      await claim.writeFile(`${process.pid}\n`);
+      let holder = NaN;
+      try {
+        holder = parseInt((await readFile(lockPath, "utf8")).trim(), 10);
+      } catch {
+        // No lock file yet.
+      }
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+        throw storageError(
+          `ledger \`${file}\` is in use by process ${holder} (${lockPath}); stop it first, ` +
+            "or delete the lock file if that process is not a Lexecon writer",
+          { code: "locked" },
+        );
+      }
+      try {
+        await writeFile(lockPath, `${process.pid}\n`);
+      } catch (e) {
+        throw openError(e, lockPath, "create lock file");
+      }
+      return;
+    } finally {
+      await claim.close().catch(() => undefined);
+      await unlink(claimPath).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Whether a claim file was left by an opener that is gone.
+ * @param {string} claimPath
+ */
+async function staleClaim(claimPath) {
+  try {
+    const [text, info] = await Promise.all([readFile(claimPath, "utf8"), stat(claimPath)]);
+    const pid = parseInt(text.trim(), 10);
+    if (Number.isInteger(pid) && pid > 0 && !isRunning(pid)) return true;
+    return Date.now() - info.mtimeMs > CLAIM_WAIT_MS;
+  } catch {
+    return false; // removed meanwhile: try again
+  }
+}
+
 /** @param {string} directory */
 async function syncDirectory(directory) {
   try {
@@ -410,25 +490,15 @@ export function fileStorage(path, options = {}) {
       if (writers.has(file)) {
         throw storageError(`ledger \`${file}\` is already open for writing in this process`, { code: "locked" });
       }
-      let holder = NaN;
-      try {
-        holder = parseInt((await readFile(lockPath, "utf8")).trim(), 10);
-      } catch {
-        // No lock file yet.
-      }
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
-        throw storageError(
-          `ledger \`${file}\` is in use by process ${holder} (${lockPath}); stop it first, ` +
-            "or delete the lock file if that process is not a Lexecon writer",
-          { code: "locked" },
-        );
-      }
-      try {
-        await writeFile(lockPath, `${process.pid}\n`);
-      } catch (e) {
-        throw openError(e, lockPath, "create lock file");
-      }
+      // Claimed before the first await, so a second open in this process
+      // that starts meanwhile is refused too.
       writers.add(file);
+      try {
+        await takeLock(file, lockPath);
+      } catch (e) {
+        writers.delete(file);
+        throw e;
+      }
     }
     try {
       let handle;

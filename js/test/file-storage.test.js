@@ -6,10 +6,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, truncateSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Lexecon, LexeconStorageError, fileStorage } from "lexecon";
 import { fileStorage as fileStorageSubpath } from "lexecon/file";
-import { execute, guidePolicy, repoRoot, search, SEED } from "./helpers.js";
+import { execute, guidePolicy, jsRoot, repoRoot, search, SEED } from "./helpers.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "lexecon-js-"));
 
@@ -85,6 +86,33 @@ test("a second writer in the same process is refused until the first closes", as
   await b.open();
   await b.close();
   await ro.close();
+});
+
+test("writers that open at the same moment: exactly one gets the ledger, in this process and across processes", async () => {
+  const path = join(tmp(), "ledger.db");
+  const [a, b] = [fileStorage(path), fileStorageSubpath(path)];
+  const here = await Promise.allSettled([a.open(), b.open()]);
+  assert.deepEqual(here.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+  assert.equal(/** @type {any} */ (here.find((r) => r.status === "rejected")).reason.code, "locked");
+  await a.close();
+  await b.close();
+
+  const other = join(tmp(), "ledger.db");
+  const script = fileURLToPath(new URL("./support/open-writer.js", import.meta.url));
+  for (let round = 0; round < 5; round++) {
+    const startAt = Date.now() + 600; // after every process has started
+    const outcomes = await Promise.all(
+      [0, 1, 2, 3].map(
+        () =>
+          new Promise((resolve, reject) =>
+            execFile(process.execPath, [script, other, String(startAt)], { cwd: jsRoot }, (e, stdout) =>
+              e ? reject(e) : resolve(stdout.trim()),
+            ),
+          ),
+      ),
+    );
+    assert.deepEqual(outcomes.sort(), ["locked", "locked", "locked", "open"], `round ${round}`);
+  }
 });
 
 test("a torn last record is cut on open; every complete record is kept", async () => {
