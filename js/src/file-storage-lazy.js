@@ -2,6 +2,7 @@
 // the implementation (and node:fs/promises) loaded on first use, so that
 // `import "lexecon"` stays fast for programs that never touch a file.
 import { LexeconConfigError } from "./errors.js";
+import { OPENED } from "./storage.js";
 
 /** @type {Promise<typeof import("./file-storage.js")> | undefined} */
 let module;
@@ -13,17 +14,26 @@ let module;
  */
 export function fileStorage(path, options = {}) {
   if (typeof path !== "string" || path === "") throw new LexeconConfigError("fileStorage needs a file path");
+  // A relative path is relative to the working directory now, as with `lexecon/file`.
+  const cwd = process.cwd();
   /** @type {Promise<import("../types/file.js").FileStorage> | undefined} */
   let inner;
-  const impl = () => (inner ??= (module ??= import("./file-storage.js")).then((m) => m.fileStorage(path, options)));
+  let used = false;
+  const impl = () => (inner ??= (module ??= import("./file-storage.js")).then((m) => m.fileStorage(path, options, cwd)));
+  const use = () => {
+    used = true;
+    return impl();
+  };
   return {
     path,
-    open: () => impl().then((s) => s.open()),
-    length: () => impl().then((s) => s.length()),
-    get: (index) => impl().then((s) => s.get(index)),
-    getRange: (start, end) => impl().then((s) => s.getRange(start, end)),
-    find: (entryHash) => impl().then((s) => s.find(entryHash)),
-    append: (bytes, meta) => impl().then((s) => s.append(bytes, meta)),
-    close: () => (inner ? inner.then((s) => s.close()) : Promise.resolve()),
+    [OPENED]: () => used,
+    open: () => use().then((s) => s.open()),
+    length: () => use().then((s) => s.length()),
+    get: (index) => use().then((s) => s.get(index)),
+    getRange: (start, end) => use().then((s) => s.getRange(start, end)),
+    find: (entryHash) => use().then((s) => s.find(entryHash)),
+    append: (bytes, meta) => use().then((s) => s.append(bytes, meta)),
+    // Closing one never used still marks it closed, as `lexecon/file`'s does.
+    close: () => impl().then((s) => s.close()),
   };
 }

@@ -18,7 +18,7 @@ import { constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { LexeconConfigError, LexeconStorageError } from "./errors.js";
-import { entryHead, toBytes } from "./storage.js";
+import { OPENED, entryHead, toBytes } from "./storage.js";
 
 const MAGIC = new Uint8Array([0x4c, 0x58, 0x4c, 0x45, 0x44, 0x47, 0x30, 0x31]); // LXLEDG01
 const MAGIC_LEN = 8;
@@ -464,11 +464,12 @@ function storageError(message, options = {}) {
  *
  * @param {string} path
  * @param {{ readOnly?: boolean }} [options]
+ * @param {string} [cwd] what a relative `path` is relative to (default: the working directory now)
  * @returns {import("../types/file.js").FileStorage}
  */
-export function fileStorage(path, options = {}) {
+export function fileStorage(path, options = {}, cwd = undefined) {
   if (typeof path !== "string" || path === "") throw new LexeconConfigError("fileStorage needs a file path");
-  const file = resolve(path);
+  const file = cwd === undefined ? resolve(path) : resolve(cwd, path);
   const lockPath = `${file}.lock`;
   const readOnly = options.readOnly === true;
 
@@ -667,7 +668,8 @@ export function fileStorage(path, options = {}) {
   }
 
   return {
-    path: file,
+    path,
+    [OPENED]: () => opening !== null || fh !== null,
     open() {
       return ready().then(() => recovery);
     },

@@ -20,7 +20,7 @@ import {
   tokenExpectations,
 } from "./errors.js";
 import { keyBytes } from "./keys.js";
-import { checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
+import { OPENED, checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
 
 const CONSTRUCT = Symbol("Lexecon.create");
 const decoder = new TextDecoder();
@@ -135,33 +135,42 @@ export class Lexecon {
     }
     const storage = o.storage ?? memoryStorage();
     checkAdapter(storage);
-    const config = {
-      node_id: o.nodeId,
-      default_token_ttl: o.defaultTokenTtl ?? 300,
-      max_token_ttl: o.maxTokenTtl ?? 3600,
-    };
-    const seed = signingSeed(o.signingKey);
-    const deterministic = o.deterministic === undefined ? undefined : JSON.stringify(o.deterministic);
-    let wasmEngine;
+    // A fileStorage that this call opens (and so locks) is closed again if
+    // the call fails: the caller may hold no other reference to it.
+    const opened = typeof storage[OPENED] === "function" ? () => storage[OPENED]() : undefined;
+    const openBefore = opened?.();
     try {
-      wasmEngine = new (engine().WasmEngine)(JSON.stringify(config), seed, deterministic);
-    } catch (e) {
-      throw fromEngine(e);
-    } finally {
-      seed?.fill(0);
-    }
-    const gov = new Lexecon(CONSTRUCT, wasmEngine, storage);
-    if (o.verifyOnOpen) {
-      const report = await gov.verifyLedger();
-      if (!report.valid) {
-        throw new LexeconLedgerError(
-          `the stored ledger does not verify at entry ${report.firstInvalid}: ${report.failure?.message ?? "altered"}`,
-        );
+      const config = {
+        node_id: o.nodeId,
+        default_token_ttl: o.defaultTokenTtl ?? 300,
+        max_token_ttl: o.maxTokenTtl ?? 3600,
+      };
+      const seed = signingSeed(o.signingKey);
+      const deterministic = o.deterministic === undefined ? undefined : JSON.stringify(o.deterministic);
+      let wasmEngine;
+      try {
+        wasmEngine = new (engine().WasmEngine)(JSON.stringify(config), seed, deterministic);
+      } catch (e) {
+        throw fromEngine(e);
+      } finally {
+        seed?.fill(0);
       }
+      const gov = new Lexecon(CONSTRUCT, wasmEngine, storage);
+      if (o.verifyOnOpen) {
+        const report = await gov.verifyLedger();
+        if (!report.valid) {
+          throw new LexeconLedgerError(
+            `the stored ledger does not verify at entry ${report.firstInvalid}: ${report.failure?.message ?? "altered"}`,
+          );
+        }
+      }
+      await gov.#restore();
+      if (o.policy !== undefined && o.policy !== null) await gov.loadPolicy(o.policy);
+      return gov;
+    } catch (e) {
+      if (opened && !openBefore && opened()) await storage.close().catch(() => undefined);
+      throw e;
     }
-    await gov.#restore();
-    if (o.policy !== undefined && o.policy !== null) await gov.loadPolicy(o.policy);
-    return gov;
   }
 
   /** Lowercase hex of the node's Ed25519 public key (verifies its tokens and signatures). */

@@ -9,6 +9,15 @@ import { LexeconConfigError, LexeconStorageError } from "./errors.js";
 const encoder = new TextEncoder();
 
 /**
+ * On the package's adapters that open on first use (`fileStorage`): a
+ * function that says whether anything has used (and so opened) it yet.
+ * `Lexecon.create` closes such an adapter again when it fails after its
+ * own calls opened it, so the file's lock is not left held by an adapter
+ * the caller may have no other reference to.
+ */
+export const OPENED = Symbol.for("lexecon.storage.opened");
+
+/**
  * The package's own adapters whose `append` copies the bytes before it
  * returns (synchronously): Lexecon hands them a view into WebAssembly
  * memory, valid only during the call, instead of a fresh copy. Membership

@@ -115,6 +115,53 @@ test("writers that open at the same moment: exactly one gets the ledger, in this
   }
 });
 
+test("a Lexecon.create that fails closes the fileStorage it opened, and only that one", async () => {
+  const dir = tmp();
+  const path = join(dir, "ledger.db");
+  const bad = { ...guidePolicy(), relations: [{ type: "permits" }] };
+  for (const storage of [fileStorage, fileStorageSubpath]) {
+    // Passed inline, as the README shows: nothing else can close it.
+    await assert.rejects(Lexecon.create({ nodeId: "n", policy: bad, storage: storage(path) }), (e) => e.code === "invalid_policy");
+    const s = storage(path);
+    const gov = await Lexecon.create({ nodeId: "n", policy: guidePolicy(), storage: s });
+    assert.equal((await gov.decide(search)).allowed, true);
+    await s.close();
+  }
+  // Opened by the caller before: the caller's to close.
+  const mine = fileStorage(path);
+  await mine.open();
+  await assert.rejects(Lexecon.create({ nodeId: "n", policy: bad, storage: mine }), (e) => e.code === "invalid_policy");
+  assert.equal(await mine.length(), 3);
+  await mine.close();
+});
+
+test("both fileStorage exports: the path as given, resolved when made; closed before use stays closed", async () => {
+  const dir = tmp();
+  const before = process.cwd();
+  process.chdir(dir);
+  let lazy;
+  let direct;
+  try {
+    lazy = fileStorage("rel.db");
+    direct = fileStorageSubpath("rel2.db");
+  } finally {
+    process.chdir(before);
+  }
+  assert.equal(lazy.path, "rel.db");
+  assert.equal(direct.path, "rel2.db");
+  assert.equal(await lazy.length(), 0);
+  assert.equal(await direct.length(), 0);
+  assert.ok(existsSync(join(dir, "rel.db")) && existsSync(join(dir, "rel2.db")), "relative to the directory when made");
+  await lazy.close();
+  await direct.close();
+  for (const make of [fileStorage, fileStorageSubpath]) {
+    const s = make(join(dir, "never.db"));
+    await s.close();
+    await assert.rejects(s.length(), /was closed/);
+  }
+  assert.equal(existsSync(join(dir, "never.db")), false);
+});
+
 test("a torn last record is cut on open; every complete record is kept", async () => {
   const path = join(tmp(), "ledger.db");
   const { gov } = await writeLedger(path, 3);

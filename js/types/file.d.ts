@@ -14,7 +14,7 @@ export interface FileRecovery {
 
 /** The ledger in an append-only file, in the Rust host's format. */
 export interface FileStorage extends StorageAdapter {
-  /** The path as given (the implementation resolves it against the working directory). */
+  /** The path as given; a relative one is resolved against the working directory when `fileStorage` was called. */
   readonly path: string;
   /** Opens now (otherwise the first call opens) and reports recovery. */
   open(): Promise<FileRecovery>;
