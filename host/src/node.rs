@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use lexecon_core::Ed25519Signer;
 use lexecon_core::engine::{EngineError, NodeConfig};
+use lexecon_core::ledger::Entry;
 use lexecon_core::policy::{Mode, Policy, PolicyError};
 use lexecon_core::storage::{EntryRecord, MemoryStorage, Storage, StorageError};
 
@@ -432,12 +433,33 @@ impl Storage for LedgerStorage {
             Self::Memory(s) => s.get_range(start, end),
         }
     }
+    /// The backend's answer, checked against the entry it names: a hash
+    /// index (a file record's header, a database column) is not covered by
+    /// the chain's hashes, so an altered index must not vouch for an entry
+    /// (`ledger verify --expect-head`, `GET /ledger/entries/{hash}`).
     fn find(&mut self, entry_hash: &str) -> Result<Option<u64>, StorageError> {
-        match self {
+        let found = match self {
             Self::File(s) => Storage::find(s, entry_hash),
             Self::Postgres(s) => s.find(entry_hash),
             Self::Memory(s) => s.find(entry_hash),
+        }?;
+        let Some(index) = found else {
+            return Ok(None);
+        };
+        let corrupt = |detail: String| StorageError::Corrupt { index, detail };
+        let bytes = self.get(index)?.ok_or_else(|| {
+            corrupt(format!(
+                "the ledger's hash index gives entry {index} for hash {entry_hash}, but there is no entry {index}"
+            ))
+        })?;
+        let entry = Entry::parse(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if entry.entry_hash != entry_hash || entry.index != index {
+            return Err(corrupt(format!(
+                "the ledger's hash index gives entry {index} for hash {entry_hash}, but that entry is #{} with hash {}: the index was altered",
+                entry.index, entry.entry_hash
+            )));
         }
+        Ok(Some(index))
     }
     fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
         match self {

@@ -691,5 +691,38 @@ fn tampering_with_one_byte_is_found_and_named() {
     ok(&node.cli(&["ledger", "verify", "--expect-head", &hashes[1]]));
     let e = failed(&node.cli(&["ledger", "verify", "--expect-head", "abc"]));
     assert!(e.contains("not an entry hash"), "{e}");
+
+    // 4. The same cut, with the cut-off head's hash written into an earlier
+    // record's header (the file's hash index; CRC fixed up): the anchor is
+    // checked against the entry itself, so the index cannot vouch for it.
+    let mut forged = clean[..cut].to_vec();
+    let at = find(&forged, hashes[2].as_bytes()) - 48 - "{\"entry_hash\":\"".len();
+    let raw: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&head[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    forged[at + 16..at + 48].copy_from_slice(&raw);
+    let len = u32::from_le_bytes(forged[at..at + 4].try_into().unwrap()) as usize;
+    let crc = crc32fast::hash(&forged[at + 8..at + 48 + len]);
+    forged[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(node.ledger_path(), &forged).unwrap();
+    let e = failed(&node.cli(&["ledger", "verify", "--expect-head", head]));
+    assert!(
+        e.contains("index was altered") && e.contains(head.as_str()),
+        "{e}"
+    );
+
+    // 5. An empty ledger's head is the genesis hash, which it holds.
+    std::fs::write(node.ledger_path(), &clean[..8]).unwrap();
+    let shown = ok(&node.cli(&["ledger", "verify"]));
+    assert!(
+        shown.contains(lexecon_core::ledger::GENESIS_HASH),
+        "{shown}"
+    );
+    ok(&node.cli(&[
+        "ledger",
+        "verify",
+        "--expect-head",
+        lexecon_core::ledger::GENESIS_HASH,
+    ]));
     std::fs::write(node.ledger_path(), &clean).unwrap();
 }
