@@ -72,6 +72,9 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
 }
 
+/// Most HTTP worker threads `server.workers` may ask for.
+pub const MAX_WORKERS: usize = 1024;
+
 /// `server:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -597,6 +600,14 @@ impl Config {
         if s.workers == Some(0) {
             return Err(unsupported("server.workers", "must be at least 1"));
         }
+        if s.workers.is_some_and(|w| w > MAX_WORKERS) {
+            return Err(unsupported(
+                "server.workers",
+                &format!(
+                    "must be at most {MAX_WORKERS} (HTTP worker threads; the engine has its own)"
+                ),
+            ));
+        }
         if s.request_timeout == 0 {
             return Err(unsupported(
                 "server.request_timeout",
@@ -923,6 +934,12 @@ logging:
         assert!(e.to_string().contains("`policy.cache_evaluations`"), "{e}");
         let e = Config::parse("ledger:\n  storage: s3\n", "c").unwrap_err();
         assert!(e.to_string().contains("`ledger.storage`"), "{e}");
+        let e = Config::parse("server:\n  workers: 100000\n", "c").unwrap_err();
+        assert!(
+            e.to_string().contains("`server.workers`") && e.to_string().contains("at most 1024"),
+            "{e}"
+        );
+        assert!(Config::parse("server:\n  workers: 1024\n", "c").is_ok());
         let e = Config::parse("ledger:\n  storage: postgresql\n", "c").unwrap_err();
         assert!(e.to_string().contains("`ledger.connection_string`"), "{e}");
         let e = Config::parse("server:\n  port: eighty\n", "c").unwrap_err();

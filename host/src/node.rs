@@ -73,6 +73,14 @@ pub enum NodeError {
     Engine(EngineError),
     /// The engine's runtime could not start (the WASI component, wasmtime).
     EngineRuntime(String),
+    /// The node's file ledger is not there (deleted, an unmounted volume, a
+    /// mistyped `ledger.path`): starting an empty one would lose its history.
+    LedgerMissing {
+        /// The node id.
+        node_id: String,
+        /// Where the ledger should be.
+        path: PathBuf,
+    },
     /// Any other file-system failure.
     Io(String),
 }
@@ -102,6 +110,11 @@ impl fmt::Display for NodeError {
             Self::Config(e) => write!(f, "{e}"),
             Self::Key(e) => write!(f, "{e}"),
             Self::File(e) => write!(f, "{e}"),
+            Self::LedgerMissing { node_id, path } => write!(
+                f,
+                "ledger file `{}` does not exist: `lexecon init` created it, so this node's history is missing (a deleted file, an unmounted volume, a mistyped `ledger.path`?). Restore it; to start node `{node_id}` over with an empty ledger there on purpose, run `lexecon ledger create --node-id {node_id}`",
+                path.display()
+            ),
             Self::Engine(e) => write!(f, "cannot open the ledger: {e}"),
             Self::EngineRuntime(e) => write!(f, "cannot start the engine: {e}"),
         }
@@ -524,6 +537,12 @@ impl Node {
         match self.config.ledger.storage {
             StorageKind::File => {
                 let path = self.ledger_path();
+                if access == Access::ReadWrite && !path.exists() {
+                    return Err(NodeError::LedgerMissing {
+                        node_id: self.id.clone(),
+                        path,
+                    });
+                }
                 let (s, r) = match access {
                     Access::ReadWrite => FileStorage::open(&path)?,
                     Access::ReadOnly => FileStorage::open_read_only(&path)?,
@@ -543,6 +562,35 @@ impl Node {
                 Ok((LedgerStorage::Postgres(Box::new(s)), None))
             }
         }
+    }
+
+    /// Creates the node's empty file ledger where its configuration puts
+    /// it (`lexecon ledger create`), for a node whose ledger is missing on
+    /// purpose. Refuses when one is there.
+    ///
+    /// # Errors
+    /// [`NodeError::Io`] when the ledger exists or is not a file ledger;
+    /// file-system errors.
+    pub fn create_ledger(&self) -> Result<PathBuf, NodeError> {
+        if self.config.ledger.storage != StorageKind::File {
+            return Err(NodeError::Io(format!(
+                "node `{}` keeps its ledger in PostgreSQL, which creates its table when a server first connects; there is no file to create",
+                self.id
+            )));
+        }
+        let path = self.ledger_path();
+        if path.exists() {
+            return Err(NodeError::Io(format!(
+                "ledger file `{}` already exists; nothing was changed",
+                path.display()
+            )));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| NodeError::Io(format!("cannot create `{}`: {e}", dir.display())))?;
+        }
+        drop(FileStorage::open(&path)?);
+        Ok(path)
     }
 
     /// The node's signing key.

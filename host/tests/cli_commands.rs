@@ -726,3 +726,43 @@ fn tampering_with_one_byte_is_found_and_named() {
     ]));
     std::fs::write(node.ledger_path(), &clean).unwrap();
 }
+
+#[test]
+fn a_missing_ledger_file_is_an_error_until_created_on_purpose() {
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
+    let decide = [
+        "decide",
+        "--actor",
+        "model",
+        "--tool",
+        "web_search",
+        "--action",
+        "Execute web_search",
+        "--intent",
+        "Research",
+        "--risk",
+        "1",
+    ];
+    ok(&node.cli(&decide));
+    std::fs::remove_file(node.ledger_path()).unwrap();
+    // Neither a decision nor a server starts an empty ledger in its place.
+    for args in [&decide[..], &["server", "--port", "0"][..]] {
+        let e = failed(&node.cli(args));
+        assert!(
+            e.contains("does not exist")
+                && e.contains("history is missing")
+                && e.contains("lexecon ledger create"),
+            "{e}"
+        );
+    }
+    assert!(!node.ledger_path().exists());
+    let created = ok(&node.cli(&["ledger", "create"]));
+    assert!(created.contains("created an empty ledger"), "{created}");
+    let e = failed(&node.cli(&["ledger", "create"]));
+    assert!(e.contains("already exists"), "{e}");
+    let policy = node.ledger_path().with_file_name("policy.json");
+    std::fs::write(&policy, example_policy("ai_assistant.json")).unwrap();
+    ok(&node.cli(&["policy", "load", "--file", policy.to_str().unwrap()]));
+    ok(&node.cli(&decide));
+    assert!(ok(&node.cli(&["ledger", "verify"])).contains("ledger valid: 2 entries"));
+}

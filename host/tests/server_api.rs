@@ -318,7 +318,7 @@ fn client_mistakes_get_json_errors_never_500() {
         "invalid_request",
     );
     // Unknown routes and methods.
-    assert_error(&api.get("/nope"), StatusCode::NOT_FOUND, "not_found");
+    assert_error(&api.get("/nope"), StatusCode::NOT_FOUND, "no_route");
     assert_error(
         &api.get("/decide"),
         StatusCode::METHOD_NOT_ALLOWED,

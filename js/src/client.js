@@ -94,7 +94,9 @@ export class LexeconClient {
     try {
       return await this.#call("GET", `ledger/entries/${encodeURIComponent(entryHash)}`);
     } catch (e) {
-      if (e instanceof LexeconError && e.status === 404) return null;
+      // Only the server's own answer means "no such entry": a 404 from a
+      // wrong base URL or a proxy is an error, not an empty audit record.
+      if (e instanceof LexeconError && e.status === 404 && e.code === "not_found") return null;
       throw e;
     }
   }
@@ -108,7 +110,11 @@ export class LexeconClient {
     const url = new URL(path, this.#base);
     /** @type {Record<string, string>} */
     const headers = { accept: "application/json", ...this.#headers };
-    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    if (this.#apiKey) {
+      // The key replaces an Authorization header given in `headers`, in any case.
+      for (const name of Object.keys(headers)) if (name.toLowerCase() === "authorization") delete headers[name];
+      headers.authorization = `Bearer ${this.#apiKey}`;
+    }
     let payload;
     if (body !== undefined) {
       headers["content-type"] = "application/json";

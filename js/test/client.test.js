@@ -79,7 +79,7 @@ before(async () => {
         res.writeHead(502, { "content-type": "text/html" });
         return res.end("<h1>bad gateway</h1>");
       }
-      return send(res, 404, { error: "not_found", detail: `no route ${req.url}` });
+      return send(res, 404, { error: "no_route", detail: `no route for ${req.method} ${req.url}` });
     } catch (e) {
       // As the Lexecon server answers: `field` beside `detail`.
       return send(res, e.code === "invalid_request" ? 400 : 500, { error: e.code, detail: e.message, field: e.field });
@@ -107,6 +107,12 @@ test("decide, decideBatch, verifyToken, getLedgerEntry over HTTP with a bearer k
   const entry = await client.getLedgerEntry(d.ledger_entry_hash);
   assert.equal(entry.index, d.ledger_index);
   assert.equal(await client.getLedgerEntry("0".repeat(64)), null);
+  // A wrong base URL is an error, not "no such entry".
+  const lost = new LexeconClient({ baseUrl: `${baseUrl}/wrong-prefix/`, apiKey: API_KEY });
+  await assert.rejects(lost.getLedgerEntry(d.ledger_entry_hash), (e) => e instanceof LexeconHttpError && e.status === 404 && e.code === "no_route");
+  // The key replaces an Authorization header however it is spelled.
+  const keyed = new LexeconClient({ baseUrl, apiKey: API_KEY, headers: { Authorization: "Bearer other" } });
+  assert.equal((await keyed.decide(search)).allowed, true);
   assert.ok(seen.every((s) => s.auth === `Bearer ${API_KEY}`));
   assert.ok(seen.some((s) => s.url === "/decide/batch"));
   const sub = new SubpathClient({ baseUrl: `${baseUrl}/`, apiKey: API_KEY });

@@ -486,6 +486,19 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
     }
 }
 
+/// `lexecon ledger create`.
+pub fn ledger_create(g: &GlobalArgs) -> Result {
+    let node = open(g)?;
+    let path = node.create_ledger()?;
+    let mut out = Out::new();
+    out.line(&format!(
+        "created an empty ledger for node `{}`: {}",
+        node.id,
+        path.display()
+    ));
+    out.finish()
+}
+
 /// `lexecon ledger verify`.
 pub fn ledger_verify(g: &GlobalArgs, verbose: bool, expect_head: Option<&str>) -> Result {
     if let Some(h) = expect_head

@@ -226,6 +226,9 @@ pub enum LedgerCommand {
     },
     /// Check the ledger's storage: torn records and checksums
     CheckIntegrity,
+    /// Create an empty file ledger for a node whose ledger is missing (a
+    /// server, `decide` and `policy load` refuse to start one silently)
+    Create,
 }
 
 /// `lexecon token …`.
@@ -280,6 +283,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 expect_head,
             } => commands::ledger_verify(g, verbose, expect_head.as_deref()),
             LedgerCommand::CheckIntegrity => commands::ledger_check_integrity(g),
+            LedgerCommand::Create => commands::ledger_create(g),
         },
         Command::Token { command } => match command {
             TokenCommand::Verify { token, tool, actor } => {

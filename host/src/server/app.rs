@@ -111,12 +111,14 @@ pub fn metrics_app(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// 404 `no_route`: distinct from `not_found` (no such ledger entry), so a
+/// client with a wrong base URL is not told that an entry does not exist.
 async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
