@@ -49,7 +49,11 @@ pub struct DecisionRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_classes: Vec<String>,
     /// Free-form facts for conditions (`user_approved`, `purpose`, `user_id`).
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Map::is_empty",
+        deserialize_with = "unique_keys::object"
+    )]
     pub context: Map<String, Value>,
     /// Ask for strict evaluation; a request can never make a policy looser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,9 +266,144 @@ fn strip_position(e: &serde_json::Error) -> String {
         .map_or(msg.clone(), str::to_string)
 }
 
+/// `context` read from JSON with every object's keys unique, at any depth.
+///
+/// `serde_json::Value` keeps the last of two equal keys. Another parser on
+/// the way (a proxy, the agent's own audit log) may keep the first, and
+/// then what it saw and what was decided differ, for instance on
+/// `{"user_approved": false, "user_approved": true}`. Refused instead, as a
+/// duplicated top-level field is.
+mod unique_keys {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    /// Deserializes a JSON object whose keys are unique at every depth.
+    pub fn object<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+        d.deserialize_map(ObjectVisitor)
+    }
+
+    struct ObjectVisitor;
+
+    impl<'de> Visitor<'de> for ObjectVisitor {
+        type Value = Map<String, Value>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(A::Error::custom(format_args!("duplicate key `{key}`")));
+                }
+                let UniqueValue(value) = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Any JSON value, its objects' keys unique.
+    struct UniqueValue(Value);
+
+    impl<'de> Deserialize<'de> for UniqueValue {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ValueVisitor)
+        }
+    }
+
+    struct ValueVisitor;
+
+    impl<'de> Visitor<'de> for ValueVisitor {
+        type Value = UniqueValue;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any valid JSON value")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::Bool(v)))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::Number(v.into())))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::Number(v.into())))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(
+                Number::from_f64(v).map_or(Value::Null, Value::Number),
+            ))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::String(v.to_owned())))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::String(v)))
+        }
+        fn visit_unit<E: Error>(self) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::Null))
+        }
+        fn visit_none<E: Error>(self) -> Result<UniqueValue, E> {
+            Ok(UniqueValue(Value::Null))
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<UniqueValue, D::Error> {
+            UniqueValue::deserialize(d)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueValue, A::Error> {
+            let mut items = Vec::new();
+            while let Some(UniqueValue(item)) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(UniqueValue(Value::Array(items)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<UniqueValue, A::Error> {
+            ObjectVisitor
+                .visit_map(map)
+                .map(|m| UniqueValue(Value::Object(m)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_twice_in_context_is_refused_at_any_depth() {
+        let base = r#""actor": "model", "proposed_action": "a", "tool": "t", "user_intent": "u", "risk_level": 1"#;
+        for (context, field) in [
+            (
+                r#"{"user_approved": false, "user_approved": true}"#,
+                "context",
+            ),
+            (r#"{"a": {"b": 1, "b": 2}}"#, "context.a"),
+            (r#"{"a": [{"b": 1}, {"c": 1, "c": 1}]}"#, "context.a[1]"),
+        ] {
+            let e = DecisionRequest::from_json(&format!("{{{base}, \"context\": {context}}}"))
+                .unwrap_err();
+            assert!(e.message.starts_with("duplicate key `"), "{e:?}");
+            assert_eq!(e.field, field, "{context}");
+            // The batch path (the npm glue) refuses it too.
+            let batch = format!("[{{{base}, \"context\": {context}}}]");
+            assert!(serde_json::from_str::<Vec<DecisionRequest>>(&batch).is_err());
+        }
+        // Equal keys in different objects, every JSON type: as before.
+        let ok = format!(
+            r#"{{{base}, "context": {{"a": {{"k": 1}}, "b": {{"k": [true, null, -1, 2.5, "s"]}}}}}}"#
+        );
+        let r = DecisionRequest::from_json(&ok).unwrap();
+        assert_eq!(
+            Value::Object(r.context),
+            serde_json::json!({"a": {"k": 1}, "b": {"k": [true, null, -1, 2.5, "s"]}})
+        );
+        let e = DecisionRequest::from_json(&format!("{{{base}, \"context\": [1]}}")).unwrap_err();
+        assert_eq!(e.field, "context");
+        assert!(e.message.contains("expected a map"), "{e:?}");
+    }
 
     #[test]
     fn malformed_json_names_its_position() {
