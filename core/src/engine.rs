@@ -58,6 +58,47 @@ impl Default for NodeConfig {
     }
 }
 
+impl NodeConfig {
+    /// Whether every host would accept these settings: a node id as
+    /// [`check_node_id`] wants it, a default token lifetime of at least one
+    /// second, and a longest lifetime no shorter than the default.
+    ///
+    /// # Errors
+    /// What is wrong, in words a user can act on.
+    pub fn check(&self) -> Result<(), String> {
+        check_node_id(&self.node_id)?;
+        if self.default_token_ttl == 0 {
+            return Err("the default token lifetime must be at least 1 second".into());
+        }
+        if self.max_token_ttl < self.default_token_ttl {
+            return Err(format!(
+                "the longest token lifetime ({} s) must not be shorter than the default ({} s)",
+                self.max_token_ttl, self.default_token_ttl
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A node id is 1 to 64 ASCII letters, digits, `.`, `_` or `-`, not
+/// starting with `.` or `-`: it names the node's directory and appears in
+/// every token and decision.
+///
+/// # Errors
+/// Why `id` is not one.
+pub fn check_node_id(id: &str) -> Result<(), String> {
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if id.is_empty() || id.len() > 64 || !ok_chars || id.starts_with('.') || id.starts_with('-') {
+        return Err(format!(
+            "node id `{}` is not valid: use 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`",
+            id.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// Everything that can stop the engine from answering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {

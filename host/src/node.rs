@@ -163,16 +163,7 @@ pub fn lexecon_home() -> Result<PathBuf, NodeError> {
 /// # Errors
 /// What is wrong, in words.
 pub fn check_node_id(id: &str) -> Result<(), String> {
-    let ok_chars = id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if id.is_empty() || id.len() > 64 || !ok_chars || id.starts_with('.') || id.starts_with('-') {
-        return Err(format!(
-            "node id `{}` is not valid: use 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`",
-            id.escape_debug()
-        ));
-    }
-    Ok(())
+    lexecon_core::engine::check_node_id(id)
 }
 
 /// The files of one node.

@@ -377,3 +377,19 @@ test("a call that waits its turn decides the request as it was when called", asy
   assert.equal(second.capability_token, null);
   assert.equal((await gov.verifyLedger()).valid, true);
 });
+
+test("node settings the server refuses are refused here too", async () => {
+  for (const [options, message] of [
+    [{ nodeId: "a b" }, /node id `a b` is not valid/],
+    [{ nodeId: "x".repeat(65) }, /is not valid: use 1 to 64/],
+    [{ nodeId: "n", defaultTokenTtl: 0 }, /at least 1 second/],
+    [{ nodeId: "n", defaultTokenTtl: 7200, maxTokenTtl: 60 }, /longest token lifetime \(60 s\) must not be shorter than the default \(7200 s\)/],
+  ]) {
+    await assert.rejects(Lexecon.create(options), (e) => {
+      assert.ok(e instanceof LexeconConfigError, String(e));
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+  assert.equal((await Lexecon.create({ nodeId: "edge-1.eu_west" })).nodeId, "edge-1.eu_west");
+});

@@ -329,12 +329,11 @@ impl Glue {
     ) -> Result<Self, GlueError> {
         let config: NodeConfig = serde_json::from_str(config_json)
             .map_err(|e| GlueError::new("invalid_config", format!("node config: {e}")))?;
-        if config.node_id.trim().is_empty() {
-            return Err(GlueError::new(
-                "invalid_config",
-                "node_id must not be empty",
-            ));
-        }
+        // The checks every host makes, so a node id or lifetime the server
+        // refuses is not accepted here either.
+        config
+            .check()
+            .map_err(|e| GlueError::new("invalid_config", e))?;
         let signer = match seed {
             Some(bytes) => {
                 let seed: [u8; 32] = bytes.try_into().map_err(|_| {
