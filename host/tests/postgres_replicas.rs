@@ -466,6 +466,45 @@ fn rate_limits_count_across_replicas() {
     assert_chain_holds(&db, &[]);
 }
 
+/// `/status` and `GET /policies` on a replica name the policy its decisions
+/// are made under, also when another replica (here the CLI) loaded it.
+#[test]
+fn a_replica_reports_the_policy_another_replica_loaded() {
+    let db = TestDb::create();
+    let a = replica("replica-a", &db.url);
+    let b = replica("replica-b", &db.url);
+    load_policy(&a, &example_policy("ai_assistant.json"));
+    let server = serve(&a);
+    let status = |path: &str| -> serde_json::Value {
+        ureq::get(format!("{}{path}", server.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let first = client(&server.url).decide(&read_request("before")).unwrap();
+    assert_eq!(
+        status("/status")["policy_hash"],
+        first.policy_version_hash.as_str()
+    );
+
+    load_policy(
+        &b,
+        r#"{"name": "loaded elsewhere", "mode": "permissive", "relations": []}"#,
+    );
+    let after = client(&server.url).decide(&read_request("after")).unwrap();
+    assert_ne!(after.policy_version_hash, first.policy_version_hash);
+    let shown = status("/status");
+    assert_eq!(
+        shown["policy_hash"],
+        after.policy_version_hash.as_str(),
+        "{shown}"
+    );
+    let policies = status("/policies");
+    assert_eq!(policies["active"]["name"], "loaded elsewhere", "{policies}");
+}
+
 // ---------------------------------------------------------------------------
 // Failures: killed sessions, the database going away
 

@@ -354,6 +354,22 @@ fn state(engine: &dyn DecisionEngine, with_policy: bool) -> Snapshot {
     }
 }
 
+/// Whether any of `decisions` was made under another policy than the one
+/// published: the cue to ask the engine for its policy again.
+fn policy_moved(snapshot: &RwLock<Snapshot>, decisions: &[Result<Decision, RequestError>]) -> bool {
+    let Ok(snap) = snapshot.read() else {
+        return true;
+    };
+    let published = snap
+        .policy
+        .as_ref()
+        .map_or(lexecon_core::engine::NO_POLICY, |p| p.policy_hash.as_str());
+    decisions
+        .iter()
+        .flatten()
+        .any(|d| d.policy_version_hash != published)
+}
+
 fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, delivery: &Delivery) {
     let mut next: Option<Job> = None;
     loop {
@@ -398,10 +414,15 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, deliver
                 }
                 match engine.decide_batch(&all) {
                     Ok(decisions) => {
+                        // Another replica on the same ledger (PostgreSQL) may
+                        // have loaded a policy, which the engine applied while
+                        // catching up: then publish the policy again, so
+                        // `/status` and `GET /policies` show what decides.
+                        let policy_moved = policy_moved(&delivery.snapshot, &decisions);
                         let on_decided = Arc::clone(&delivery.on_decided);
                         delivery.send(Answers {
-                            state: state(engine.as_ref(), false),
-                            with_policy: false,
+                            state: state(engine.as_ref(), policy_moved),
+                            with_policy: policy_moved,
                             reply: Box::new(move |durable| {
                                 answer_group(callers, decisions, durable, on_decided.as_ref());
                             }),
