@@ -527,6 +527,10 @@ fn ledger_entries_by_page_and_by_hash() {
     assert_eq!(v.status, StatusCode::OK);
     assert_eq!(v.body["valid"], true);
     assert_eq!(v.body["entries"], 3);
+    // A parameter it does not take is refused, not ignored.
+    let e = api.get(&format!("/ledger/verify?expect_head={}", "0".repeat(64)));
+    assert_error(&e, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(e.text.contains("expect_head"), "{}", e.text);
 }
 
 #[test]
@@ -808,14 +812,13 @@ fn per_client_rate_limit_answers_429_with_retry_after() {
         StatusCode::OK,
         "another client is not limited"
     );
-    // /health is never limited.
-    let mut req = Request::builder()
-        .uri("/health")
-        .body(Body::empty())
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo("10.0.0.1:1".parse::<SocketAddr>().unwrap()));
-    assert_eq!(api.send(req).status, StatusCode::OK);
+    // /health and /metrics (a scraper beside busy clients) are never limited.
+    for path in ["/health", "/metrics"] {
+        let mut req = Request::builder().uri(path).body(Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo("10.0.0.1:1".parse::<SocketAddr>().unwrap()));
+        assert_eq!(api.send(req).status, StatusCode::OK, "{path}");
+    }
 }
 
 #[test]

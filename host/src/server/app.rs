@@ -169,7 +169,12 @@ async fn guard(State(state): State<Shared>, req: Request, next: Next) -> Respons
     if req.uri().path() == "/health" {
         return next.run(req).await;
     }
-    if let Some(limiter) = &state.limiter
+    // A Prometheus scraper may share an address with busy clients: its
+    // scrapes are not theirs to use up (it still needs the API key).
+    if let Some(limiter) = state
+        .limiter
+        .as_ref()
+        .filter(|_| req.uri().path() != "/metrics")
         && let Err(wait) = limiter.check(client_ip(&req), Instant::now())
     {
         inc(&state.metrics.rate_limited);

@@ -721,7 +721,19 @@ pub async fn verify_chain(state: &Shared) -> Result<lexecon_core::VerifyReport, 
 }
 
 /// `GET /ledger/verify`: the chain report (200 whether valid or not).
-pub async fn ledger_verify(State(state): State<Shared>) -> Response {
+pub async fn ledger_verify(State(state): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    // Refused rather than ignored: a caller who adds `?expect_head=…` must
+    // not read the answer as a check it did not make.
+    if let Some(k) = q
+        .as_deref()
+        .and_then(|q| q.split('&').find(|p| !p.is_empty()))
+    {
+        let k = k.split_once('=').map_or(k, |(k, _)| k);
+        return ApiError::bad_request(format!(
+            "GET /ledger/verify takes no query parameters, got `{k}`; to check that an entry recorded earlier is still held, fetch GET /ledger/entries/{{hash}} or run `lexecon ledger verify --expect-head HASH`"
+        ))
+        .into_response();
+    }
     match verify_chain(&state).await {
         Ok(report) => json_response(StatusCode::OK, &report),
         Err(e) => e.into_response(),
