@@ -239,6 +239,8 @@ fn policy_load_list_show_and_the_active_policy_survives_restart() {
         e.contains("AI Assistant Policy"),
         "lists what is loaded: {e}"
     );
+    let e = failed(&node.cli(&["policy", "show", "--name", &ai_hash[..4]]));
+    assert!(e.contains("at least 6 hex digits"), "{e}");
 
     // A server started now runs the last loaded policy.
     let mut server = node.spawn_server(&[]);

@@ -348,8 +348,14 @@ pub fn policy_show(g: &GlobalArgs, name: &str) -> Result {
         return Err(fail(if names.is_empty() {
             format!("no policy is loaded on node `{}`", node.id)
         } else {
+            let short =
+                if !hex_prefix && !want.is_empty() && want.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    " (a hash prefix needs at least 6 hex digits)"
+                } else {
+                    ""
+                };
             format!(
-                "no loaded policy matches `{want}`; loaded: {}",
+                "no loaded policy matches `{want}`{short}; loaded: {}",
                 names.join(", ")
             )
         }));

@@ -158,7 +158,7 @@ pub enum PolicyCommand {
     },
     /// Print a loaded policy
     Show {
-        /// The policy's name, the file name it was loaded from (without `.json`), or a hash prefix
+        /// The policy's name, the file name it was loaded from (without `.json`), or a hash prefix of at least 6 hex digits
         #[arg(long, short)]
         name: String,
     },
