@@ -79,7 +79,8 @@ export default {
     } catch {
       return json({ error: "invalid_request", detail: "body must be JSON" }, 400);
     }
-    const fn = tools[call?.tool];
+    // Own properties only: `toString` and the like are not tools.
+    const fn = typeof call?.tool === "string" && Object.hasOwn(tools, call.tool) ? tools[call.tool] : undefined;
     if (!fn) return json({ error: "unknown_tool", detail: `no tool \`${call?.tool}\`` }, 404);
     const risk = call.tool === "shell" ? 5 : 1;
     try {

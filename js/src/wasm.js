@@ -1,7 +1,7 @@
 // The one place that talks to wasm-bindgen's generated glue. The entry
 // points (src/entry/*.js) differ only in how they hand it the WebAssembly
 // module; everything else imports `engine()` from here.
-import initAsync, * as glue from "../dist/wasm/lexecon_js.js";
+import * as glue from "../dist/wasm/lexecon_js.js";
 import { LexeconError } from "./errors.js";
 
 let ready = false;
@@ -58,16 +58,38 @@ function isForeignModule(value) {
 export async function initWasm(input) {
   if (!ready) {
     try {
-      if (input instanceof WebAssembly.Module || isForeignModule(input) || ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
-        initWasmSync(/** @type {any} */ (input));
-      } else {
-        await initAsync({ module_or_path: /** @type {any} */ (input) });
-        ready = true;
-      }
+      // Compiled here and checked by initWasmSync before the glue sees it:
+      // the glue keeps the first instance it makes, so a foreign module that
+      // got that far would stay behind a later, correct init.
+      initWasmSync(await compile(input));
     } catch (e) {
       throw initError(e);
     }
   }
+}
+
+/**
+ * A compiled module from a module, bytes, a Response, a URL or a Request
+ * (or a promise of one), as `WebAssembly.instantiateStreaming` would take.
+ * @param {unknown} input
+ * @returns {Promise<WebAssembly.Module>}
+ */
+async function compile(input) {
+  let value = await input;
+  if (value instanceof WebAssembly.Module || isForeignModule(value)) return /** @type {WebAssembly.Module} */ (value);
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return WebAssembly.compile(/** @type {BufferSource} */ (value));
+  if (typeof value === "string" || value instanceof URL || (typeof Request === "function" && value instanceof Request)) {
+    value = await fetch(/** @type {any} */ (value));
+  }
+  if (typeof Response === "function" && value instanceof Response) {
+    if (!value.ok) throw new Error(`fetching the module answered ${value.status} ${value.statusText}`.trim());
+    const type = value.headers.get("content-type") ?? "";
+    if (typeof WebAssembly.compileStreaming === "function" && type.split(";")[0].trim() === "application/wasm") {
+      return WebAssembly.compileStreaming(value);
+    }
+    return WebAssembly.compile(await value.arrayBuffer());
+  }
+  throw new TypeError("init takes lexecon/lexecon.wasm as a WebAssembly.Module, its bytes, a Response, a URL or a Request");
 }
 
 /**

@@ -28,6 +28,12 @@ assert.equal(no.error, "denied");
 
 const missing = await worker.fetch(new Request("https://edge.example/nope"), {});
 assert.equal(missing.status, 404);
+// Only the example's own tools: not what every object inherits.
+for (const tool of ["toString", "constructor", "__proto__"]) {
+  const inherited = await call({ tool, args: {} });
+  assert.equal(inherited.status, 404, tool);
+  assert.equal((await inherited.json()).error, "unknown_tool");
+}
 
 // A Durable-Object-like async store: the decisions land there.
 const map = new Map();
