@@ -180,6 +180,9 @@ impl DecisionRequest {
                 format!("must be 1 to {MAX_NAME_LEN} bytes"),
             ));
         }
+        if self.token_ttl == Some(0) {
+            return Err(err("token_ttl", "must be at least 1 second"));
+        }
         if !(1..=5).contains(&self.risk_level) {
             return Err(err(
                 "risk_level",
@@ -371,6 +374,19 @@ mod unique_keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_ttl_of_zero_is_refused() {
+        let mut r = DecisionRequest::new("model", "a", "t", "u", 1);
+        r.token_ttl = Some(0);
+        let e = r.validate().unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("token_ttl", "must be at least 1 second")
+        );
+        r.token_ttl = Some(1);
+        assert!(r.validate().is_ok());
+    }
 
     #[test]
     fn a_key_twice_in_context_is_refused_at_any_depth() {

@@ -23,7 +23,7 @@ export interface DecisionRequest {
   context?: Record<string, unknown>;
   /** Ask for strict evaluation (a request can never loosen a policy). */
   policy_mode?: "strict" | "permissive";
-  /** Requested token lifetime in seconds (capped by the node). */
+  /** Requested token lifetime in seconds, at least 1 (capped by the node). */
   token_ttl?: number;
 }
 
@@ -122,6 +122,10 @@ export interface LedgerReport {
 /** A parsed ledger entry. */
 export interface LedgerEntry {
   entry_hash: string;
+  /** A decision entry's `payload.decision_hash`, at the top level as the server gives it. */
+  decision_hash?: string;
+  /** A policy load's `payload.policy_hash`, likewise. */
+  policy_hash?: string;
   index: number;
   kind: "policy_load" | "decision";
   payload: Record<string, unknown>;
