@@ -30,7 +30,7 @@ use lexecon_core::{
     TailRestorer,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use wasm_bindgen::prelude::*;
 
 // ---------------------------------------------------------------------------
@@ -592,7 +592,9 @@ impl Glue {
 type Parsed = (Vec<DecisionRequest>, Vec<(usize, RequestError)>);
 
 fn parse_one_by_one(requests_json: &str) -> Result<Parsed, GlueError> {
-    let items: Vec<Value> = serde_json::from_str(requests_json).map_err(|e| {
+    // Raw, not `Value`: a `Value` would already have dropped a duplicated
+    // key that `DecisionRequest::from_json` refuses.
+    let items: Vec<Box<RawValue>> = serde_json::from_str(requests_json).map_err(|e| {
         GlueError::new(
             "invalid_request",
             format!("requests must be a JSON array of objects: {e}"),
@@ -605,7 +607,7 @@ fn parse_one_by_one(requests_json: &str) -> Result<Parsed, GlueError> {
     let mut requests = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (position, item) in items.into_iter().enumerate() {
-        match DecisionRequest::from_value(item) {
+        match DecisionRequest::from_json(item.get()) {
             Ok(r) => requests.push(r),
             Err(e) => errors.push((position, e)),
         }
@@ -898,6 +900,38 @@ pub fn bench_sign(iterations: u32) -> u8 {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn a_batch_with_a_bad_request_still_refuses_duplicated_context_keys() {
+        let mut g = glue();
+        g.prepare_policy(POLICY).unwrap();
+        g.commit().unwrap();
+        let dup = r#"{"actor": "model", "proposed_action": "p", "tool": "t", "user_intent": "u", "risk_level": 1, "context": {"ok": false, "ok": true}}"#;
+        let missing = r#"{"actor": "model"}"#;
+        let out: Value = serde_json::from_str(
+            &g.prepare_decisions(&format!("[{REQ}, {dup}, {missing}]"))
+                .unwrap(),
+        )
+        .unwrap();
+        g.commit().unwrap();
+        let slots = out["decisions"].as_array().unwrap();
+        assert_eq!(slots[0]["allowed"], true);
+        assert_eq!(slots[1]["error"]["field"], "context", "{}", slots[1]);
+        assert!(
+            slots[1]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("duplicate key `ok`"),
+            "{}",
+            slots[1]
+        );
+        assert_eq!(
+            slots[2]["error"]["field"], "proposed_action",
+            "{}",
+            slots[2]
+        );
+    }
 
     const CONFIG: &str = r#"{"node_id": "n1", "default_token_ttl": 300, "max_token_ttl": 3600}"#;
     const DET: &str =
