@@ -39,6 +39,11 @@ export class LexeconClient {
     if (!base.pathname.endsWith("/")) base.pathname += "/";
     this.#base = base;
     this.#apiKey = o.apiKey;
+    // It goes into a header: refuse what no header can carry now, not as a
+    // network error on the first call.
+    if (this.#apiKey !== undefined && this.#apiKey !== null && (typeof this.#apiKey !== "string" || /[\r\n\0]/.test(this.#apiKey))) {
+      throw new LexeconConfigError("apiKey must be a string without line breaks or NUL");
+    }
     this.#timeoutMs = o.timeoutMs ?? 10_000;
     // setTimeout fires at once for delays past 2^31 - 1 ms; Infinity means none.
     if (typeof this.#timeoutMs !== "number" || !(this.#timeoutMs > 0) || (Number.isFinite(this.#timeoutMs) && this.#timeoutMs > MAX_TIMEOUT_MS)) {
@@ -170,12 +175,12 @@ export class LexeconClient {
           else if (detail && typeof detail === "object" && key in detail) options[key] = detail[key];
         }
         const error = errorFromCode(code, message, options, LexeconHttpError);
-        const retryAfter = Number(response.headers.get("retry-after") ?? NaN);
-        if (Number.isFinite(retryAfter)) /** @type {any} */ (error).retryAfter = retryAfter;
+        const retryAfter = retryAfterSeconds(response.headers.get("retry-after"));
+        if (retryAfter !== undefined) /** @type {any} */ (error).retryAfter = retryAfter;
         throw error;
       }
       // Every endpoint answers a JSON object.
-      if (json === undefined || json === null || typeof json !== "object") {
+      if (json === undefined || json === null || typeof json !== "object" || Array.isArray(json)) {
         const what = json === undefined ? "not JSON" : text === "" ? "empty" : "not a JSON object";
         throw new LexeconHttpError(`${method} ${url.pathname}: the answer is ${what}`, { code: "bad_response", status: response.status });
       }
@@ -184,4 +189,17 @@ export class LexeconClient {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * `Retry-After` in seconds: delay-seconds, or an HTTP-date (RFC 9110) as
+ * the seconds from now until then (0 when past); undefined when absent or
+ * unreadable.
+ * @param {string | null} value
+ */
+function retryAfterSeconds(value) {
+  if (value === null || value.trim() === "") return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }

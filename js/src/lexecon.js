@@ -92,7 +92,6 @@ function requestsJson(requests) {
 export class Lexecon {
   /** @type {any} */ #engine;
   /** @type {any} */ #storage;
-  /** Whether #storage copies appended bytes at once (see `copiesOnAppend`). */ #copies;
   /** The engine's WebAssembly.Memory (see `recordPtr`). @type {WebAssembly.Memory} */ #memory = engine().wasmMemory();
   /**
    * Settles when the last queued operation has; null while one runs inline
@@ -117,7 +116,6 @@ export class Lexecon {
     if (token !== CONSTRUCT) throw new TypeError("use `await Lexecon.create(options)`");
     this.#engine = wasmEngine;
     this.#storage = storage;
-    this.#copies = copiesOnAppend(storage);
   }
 
   /**
@@ -345,7 +343,16 @@ export class Lexecon {
     }
     if (!Number.isSafeInteger(index) || index < 0) return null;
     const bytes = await this.#storage.get(index);
-    return bytes === null || bytes === undefined ? null : JSON.parse(decoder.decode(toBytes(bytes)));
+    if (bytes === null || bytes === undefined) return null;
+    const entry = JSON.parse(decoder.decode(toBytes(bytes)));
+    // As the server's GET /ledger/entries/{hash} gives it.
+    if (entry.kind === "decision" && typeof entry.payload?.decision_hash === "string") {
+      entry.decision_hash = entry.payload.decision_hash;
+    }
+    if (entry.kind === "policy_load" && typeof entry.payload?.policy_hash === "string") {
+      entry.policy_hash = entry.payload.policy_hash;
+    }
+    return entry;
   }
 
   // -------------------------------------------------------------------------
@@ -462,7 +469,7 @@ export class Lexecon {
       // An adapter that copies synchronously reads the bytes where they
       // are; any other gets its own copy, which it may keep.
       const bytes =
-        this.#copies
+        copiesOnAppend(this.#storage)
           ? new Uint8Array(this.#memory.buffer, this.#engine.recordPtr(k), this.#engine.recordLen(k))
           : this.#engine.recordBytes(k);
       let stored;

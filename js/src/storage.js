@@ -20,16 +20,21 @@ export const OPENED = Symbol.for("lexecon.storage.opened");
 /**
  * The package's own adapters whose `append` copies the bytes before it
  * returns (synchronously): Lexecon hands them a view into WebAssembly
- * memory, valid only during the call, instead of a fresh copy. Membership
- * is by identity, so a wrapper (`{ ...memoryStorage(), append: … }`) is not
- * a member and gets bytes it may keep.
- * @type {WeakSet<object>}
+ * memory, valid only during the call, instead of a fresh copy. Each is
+ * recorded with its own `append`: a wrapper (`{ ...memoryStorage(), append:
+ * … }`) or an adapter whose `append` was replaced in place gets bytes it may
+ * keep.
+ * @type {WeakMap<object, Function>}
  */
-const copyingAdapters = new WeakSet();
+const copyingAdapters = new WeakMap();
 
-/** Whether `storage` copies appended bytes before `append` returns. @param {object} storage */
+/**
+ * Whether `storage` copies appended bytes before `append` returns: asked
+ * at every append, since `append` may be replaced at any time.
+ * @param {any} storage
+ */
 export function copiesOnAppend(storage) {
-  return copyingAdapters.has(storage);
+  return copyingAdapters.get(storage) === storage.append;
 }
 
 /** Size of the buffers memoryStorage copies entries into. */
@@ -198,6 +203,6 @@ export function memoryStorage() {
       return byHash.get(entryHash) ?? null;
     },
   };
-  copyingAdapters.add(storage);
+  copyingAdapters.set(storage, storage.append);
   return storage;
 }

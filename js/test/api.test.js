@@ -275,8 +275,11 @@ test("getLedgerEntry by index and by hash", async () => {
   assert.equal(byHash.index, d.ledger_index);
   assert.equal(byHash.kind, "decision");
   assert.equal(byHash.payload.decision_hash, d.decision_hash);
+  // The same shape as the server's GET /ledger/entries/{hash}.
+  assert.equal(byHash.decision_hash, d.decision_hash);
   const zero = await gov.getLedgerEntry(0);
   assert.equal(zero.kind, "policy_load");
+  assert.equal(zero.policy_hash, gov.policyHash);
   assert.equal(zero.prev_hash, GENESIS_HASH);
   assert.equal(await gov.getLedgerEntry("0".repeat(64)), null);
   assert.equal(await gov.getLedgerEntry(99), null);
@@ -392,4 +395,23 @@ test("node settings the server refuses are refused here too", async () => {
     });
   }
   assert.equal((await Lexecon.create({ nodeId: "edge-1.eu_west" })).nodeId, "edge-1.eu_west");
+});
+
+test("memoryStorage whose append is replaced in place gets bytes it may keep", async () => {
+  const storage = memoryStorage();
+  const original = storage.append;
+  const kept = [];
+  storage.append = async (bytes, meta) => {
+    kept.push(bytes);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    return original(bytes, meta);
+  };
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage });
+  await Promise.all([gov.decide(search), gov.decide(execute)]);
+  assert.equal(kept.length, 3);
+  for (const [i, bytes] of kept.entries()) {
+    assert.equal(bytes.byteLength, bytes.buffer.byteLength, `append ${i} got a view into a larger buffer`);
+    assert.deepEqual(bytes, storage.get(i));
+  }
+  assert.equal((await gov.verifyLedger()).valid, true);
 });

@@ -71,6 +71,11 @@ before(async () => {
         return res.end();
       }
       if (req.url === "/null") return send(res, 200, null);
+      if (req.url === "/array") return send(res, 200, [1, 2]);
+      if (req.url === "/limited-until") {
+        res.writeHead(503, { "content-type": "application/json", "retry-after": new Date(Date.now() + 30_000).toUTCString() });
+        return res.end(JSON.stringify({ error: "storage", detail: "ledger storage unavailable" }));
+      }
       if (req.url === "/limited") {
         res.writeHead(429, { "content-type": "application/json", "retry-after": "7" });
         return res.end(JSON.stringify({ error: "rate_limited", detail: "too many requests" }));
@@ -130,6 +135,7 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
     assert.match(e.message, new RegExp(`missing field \`${e.field}\``));
     return true;
   });
+  assert.throws(() => new LexeconClient({ baseUrl, apiKey: "k\nX-Injected: 1" }), LexeconConfigError);
   const anonymous = new LexeconClient({ baseUrl });
   await assert.rejects(anonymous.decide(search), (e) => e instanceof LexeconHttpError && e.status === 401 && e.code === "unauthorized");
 
@@ -140,6 +146,8 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
   };
   await assert.rejects(special("/boom"), (e) => e.code === "storage" && e.status === 503);
   await assert.rejects(special("/limited"), (e) => e instanceof LexeconHttpError && e.code === "rate_limited" && e.retryAfter === 7);
+  // Retry-After as an HTTP-date: the seconds until then.
+  await assert.rejects(special("/limited-until"), (e) => e.status === 503 && e.retryAfter >= 28 && e.retryAfter <= 31);
   await assert.rejects(special("/html"), (e) => e instanceof LexeconHttpError && e.code === "http_502" && e.status === 502);
   const t0 = Date.now();
   await assert.rejects(special("/slow"), (e) => e instanceof LexeconTimeoutError && e.code === "timeout");
@@ -150,7 +158,7 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
   assert.throws(() => new LexeconClient({ baseUrl: "not a url" }), LexeconConfigError);
 
   // A 200 whose body is empty, or JSON but not an object, is not a decision.
-  for (const path of ["/empty", "/null"]) {
+  for (const path of ["/empty", "/null", "/array"]) {
     await assert.rejects(special(path), (e) => {
       assert.ok(e instanceof LexeconHttpError, String(e));
       assert.equal(e.code, "bad_response");
