@@ -166,7 +166,7 @@ export interface MemoryStorage extends StorageAdapter {
 }
 
 export interface LexeconOptions {
-  /** Recorded in every decision and token. */
+  /** Recorded in every decision and token: 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` or `-` (as the server's). */
   nodeId: string;
   /** Loaded after the ledger is replayed; recorded only if it is not already active. */
   policy?: object | string;
@@ -174,9 +174,9 @@ export interface LexeconOptions {
   storage?: StorageAdapter;
   /** 32-byte Ed25519 seed (bytes, 64 hex digits, or a host node's `private_key.pem` text); a fresh key when absent. */
   signingKey?: Uint8Array | string;
-  /** Seconds (300). */
+  /** Seconds, at least 1 (300). */
   defaultTokenTtl?: number;
-  /** Seconds (3600). */
+  /** Seconds, at least `defaultTokenTtl` (3600). */
   maxTokenTtl?: number;
   /**
    * Tests only: a stepping clock and a seeded random stream, as the shared
