@@ -712,6 +712,14 @@ fn tampering_with_one_byte_is_found_and_named() {
         e.contains("index was altered") && e.contains(head.as_str()),
         "{e}"
     );
+    // The storage check finds it too, though the record's CRC matches.
+    let o = node.cli(&["ledger", "check-integrity"]);
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "{shown}");
+    assert!(
+        shown.contains("hash index was altered") && shown.contains(head.as_str()),
+        "{shown}"
+    );
 
     // 5. An empty ledger's head is the genesis hash, which it holds.
     std::fs::write(node.ledger_path(), &clean[..8]).unwrap();

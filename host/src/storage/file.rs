@@ -366,11 +366,15 @@ impl FileStorage {
     /// [`FileStorageError::NotFound`], [`FileStorageError::NotALedger`] and
     /// [`FileStorageError::Io`]. Damage is not an error: it is in the report.
     pub fn check_integrity(path: impl AsRef<Path>) -> Result<IntegrityReport, FileStorageError> {
-        let (_, scan) = scan_read_only(path.as_ref())?;
+        let path = path.as_ref();
+        let (file, scan) = scan_read_only(path)?;
+        let mut problems = scan.problems;
+        problems.extend(altered_index(&file, &scan.index, path)?);
+        problems.sort_by_key(|p| p.offset);
         Ok(IntegrityReport {
             records: scan.index.len(),
             torn_tail_bytes: scan.tail_bytes,
-            problems: scan.problems,
+            problems,
         })
     }
 
@@ -403,6 +407,52 @@ impl FileStorage {
             }),
         }
     }
+}
+
+/// Intact records whose header names another entry hash than the entry's
+/// own `entry_hash` (the first field of its canonical JSON), for the records
+/// that hold an entry. The CRC covers
+/// the header, but whoever rewrote it can rewrite the CRC too; the chain's
+/// hashes do not cover it, and lookups by hash go through it.
+fn altered_index(
+    file: &LedgerFile,
+    index: &LedgerIndex,
+    path: &Path,
+) -> Result<Vec<Problem>, FileStorageError> {
+    const PREFIX: &[u8] = b"{\"entry_hash\":\"";
+    let mut found = Vec::new();
+    let mut head = [0u8; PREFIX.len() + 64];
+    for (header_hash, &i) in &index.by_hash {
+        let Some(loc) = usize::try_from(i).ok().and_then(|i| index.locs.get(i)) else {
+            continue;
+        };
+        let own = if (loc.payload_len as usize) < head.len() {
+            None
+        } else {
+            file.read_exact_at(&mut head, loc.offset + RECORD_HEADER_LEN)
+                .map_err(|source| FileStorageError::Io {
+                    path: path.to_path_buf(),
+                    action: "read ledger file",
+                    source,
+                })?;
+            head.strip_prefix(PREFIX)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(parse_hash_hex)
+        };
+        // A payload that is not an entry is for `ledger verify` to report.
+        if let Some(own) = own.filter(|own| own != header_hash) {
+            found.push(Problem {
+                index: Some(i),
+                offset: loc.offset,
+                detail: format!(
+                    "the record header gives entry hash {}, but the entry's own is {}: the file's hash index was altered",
+                    lexecon_core::hash::hex(header_hash),
+                    lexecon_core::hash::hex(&own)
+                ),
+            });
+        }
+    }
+    Ok(found)
 }
 
 /// Takes the exclusive lock on `<path>.lock` and writes our pid into it.
