@@ -158,13 +158,8 @@ pub fn lexecon_home() -> Result<PathBuf, NodeError> {
         .ok_or(NodeError::NoHome)
 }
 
-/// Checks a node id: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
-///
-/// # Errors
-/// What is wrong, in words.
-pub fn check_node_id(id: &str) -> Result<(), String> {
-    lexecon_core::engine::check_node_id(id)
-}
+/// Checks a node id: the core's rule, which the npm package applies too.
+pub use lexecon_core::engine::check_node_id;
 
 /// The files of one node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,6 +50,29 @@ fn p(name: &str) -> String {
     example_policy_path(name).display().to_string()
 }
 
+/// `lexecon decide` for the guide's web search, from flags (a permit under
+/// `ai_assistant.json`).
+const DECIDE_WEB_SEARCH: [&str; 11] = [
+    "decide",
+    "--actor",
+    "model",
+    "--tool",
+    "web_search",
+    "--action",
+    "Execute web_search",
+    "--intent",
+    "Research",
+    "--risk",
+    "1",
+];
+
+/// [`DECIDE_WEB_SEARCH`] naming the node with `--node-id`.
+fn with_node_id(id: &str) -> Vec<&str> {
+    let mut args = vec!["decide", "--node-id", id];
+    args.extend_from_slice(&DECIDE_WEB_SEARCH[1..]);
+    args
+}
+
 #[test]
 fn init_creates_the_guides_layout_and_refuses_to_overwrite() {
     let home = tempfile::tempdir().unwrap();
@@ -266,19 +289,7 @@ fn policy_load_list_show_and_the_active_policy_survives_restart() {
 #[test]
 fn decide_from_flags_and_from_a_json_file() {
     let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
-    let out = ok(&node.cli(&[
-        "decide",
-        "--actor",
-        "model",
-        "--tool",
-        "web_search",
-        "--action",
-        "Execute web_search",
-        "--intent",
-        "Research",
-        "--risk",
-        "1",
-    ]));
+    let out = ok(&node.cli(&DECIDE_WEB_SEARCH));
     let d: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["allowed"], true);
     assert!(
@@ -546,21 +557,7 @@ fn a_running_server_is_named_by_the_address_it_bound() {
     while !record.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let e = failed(&node.cli(&[
-        "decide",
-        "--node-id",
-        &node.id,
-        "--actor",
-        "model",
-        "--tool",
-        "web_search",
-        "--action",
-        "Execute web_search",
-        "--intent",
-        "Research",
-        "--risk",
-        "1",
-    ]));
+    let e = failed(&node.cli(&with_node_id(&node.id)));
     assert!(
         e.contains(&format!("curl -X POST {}/decide", server.url)),
         "{e}"
@@ -570,21 +567,7 @@ fn a_running_server_is_named_by_the_address_it_bound() {
         !record.exists(),
         "a server that stopped leaves no address behind"
     );
-    ok(&node.cli(&[
-        "decide",
-        "--node-id",
-        &node.id,
-        "--actor",
-        "model",
-        "--tool",
-        "web_search",
-        "--action",
-        "Execute web_search",
-        "--intent",
-        "Research",
-        "--risk",
-        "1",
-    ]));
+    ok(&node.cli(&with_node_id(&node.id)));
 }
 
 /// Finds the byte offset of `needle` in `haystack`.
@@ -740,23 +723,10 @@ fn tampering_with_one_byte_is_found_and_named() {
 #[test]
 fn a_missing_ledger_file_is_an_error_until_created_on_purpose() {
     let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
-    let decide = [
-        "decide",
-        "--actor",
-        "model",
-        "--tool",
-        "web_search",
-        "--action",
-        "Execute web_search",
-        "--intent",
-        "Research",
-        "--risk",
-        "1",
-    ];
-    ok(&node.cli(&decide));
+    ok(&node.cli(&DECIDE_WEB_SEARCH));
     std::fs::remove_file(node.ledger_path()).unwrap();
     // Neither a decision nor a server starts an empty ledger in its place.
-    for args in [&decide[..], &["server", "--port", "0"][..]] {
+    for args in [&DECIDE_WEB_SEARCH[..], &["server", "--port", "0"][..]] {
         let e = failed(&node.cli(args));
         assert!(
             e.contains("does not exist")
@@ -773,6 +743,6 @@ fn a_missing_ledger_file_is_an_error_until_created_on_purpose() {
     let policy = node.ledger_path().with_file_name("policy.json");
     std::fs::write(&policy, example_policy("ai_assistant.json")).unwrap();
     ok(&node.cli(&["policy", "load", "--file", policy.to_str().unwrap()]));
-    ok(&node.cli(&decide));
+    ok(&node.cli(&DECIDE_WEB_SEARCH));
     assert!(ok(&node.cli(&["ledger", "verify"])).contains("ledger valid: 2 entries"));
 }
