@@ -44,9 +44,14 @@ pub struct DecisionRequest {
     /// Why the user wants it (`Research`).
     pub user_intent: String,
     /// 1 (harmless) to 5 (critical).
+    #[serde(deserialize_with = "terms::risk_level")]
     pub risk_level: u8,
     /// Data classes touched, in addition to those of the tool's term.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "terms::strings"
+    )]
     pub data_classes: Vec<String>,
     /// Free-form facts for conditions (`user_approved`, `purpose`, `user_id`).
     #[serde(
@@ -59,7 +64,11 @@ pub struct DecisionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_mode: Option<Mode>,
     /// Requested capability-token lifetime in seconds (capped by the node).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "terms::seconds"
+    )]
     pub token_ttl: Option<u64>,
 }
 crate::object_only::object_only!(DecisionRequest, serialize);
@@ -269,6 +278,88 @@ fn strip_position(e: &serde_json::Error) -> String {
         .map_or(msg.clone(), str::to_string)
 }
 
+/// Fields read from JSON with errors in the request's terms (`expected an
+/// integer from 1 to 5`, `expected a list of strings`), not Rust's
+/// (`expected u8`, `expected a sequence`).
+mod terms {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error, SeqAccess, Unexpected, Visitor};
+
+    /// `data_classes`: a list of strings.
+    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        struct Strings;
+        impl<'de> Visitor<'de> for Strings {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(s) = seq.next_element()? {
+                    out.push(s);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Strings)
+    }
+
+    /// A whole number from 0 to `max`; `expecting` says what the field takes.
+    struct Whole {
+        max: u64,
+        expecting: &'static str,
+    }
+
+    impl Visitor<'_> for Whole {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
+            if v > self.max {
+                return Err(E::invalid_value(Unexpected::Unsigned(v), &self));
+            }
+            Ok(v)
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
+            match u64::try_from(v) {
+                Ok(v) => self.visit_u64(v),
+                Err(_) => Err(E::invalid_value(Unexpected::Signed(v), &self)),
+            }
+        }
+    }
+
+    /// `risk_level`: 0 to 255 here, 1 to 5 once validated; the message
+    /// names the range that is valid.
+    pub fn risk_level<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        let v = d.deserialize_u64(Whole {
+            max: u8::MAX.into(),
+            expecting: "an integer from 1 to 5",
+        })?;
+        u8::try_from(v).map_err(|_| D::Error::custom("risk_level out of range"))
+    }
+
+    /// A whole number of seconds, or `null` for none.
+    pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        struct Seconds(u64);
+        impl<'de> Deserialize<'de> for Seconds {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_u64(Whole {
+                    max: u64::MAX,
+                    expecting: "a whole number of seconds",
+                })
+                .map(Seconds)
+            }
+        }
+        Ok(Option::<Seconds>::deserialize(d)?.map(|s| s.0))
+    }
+}
+
 /// `context` read from JSON with every object's keys unique, at any depth.
 ///
 /// `serde_json::Value` keeps the last of two equal keys. Another parser on
@@ -294,7 +385,7 @@ mod unique_keys {
         type Value = Map<String, Value>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a map")
+            f.write_str("a JSON object")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -418,7 +509,7 @@ mod tests {
         );
         let e = DecisionRequest::from_json(&format!("{{{base}, \"context\": [1]}}")).unwrap_err();
         assert_eq!(e.field, "context");
-        assert!(e.message.contains("expected a map"), "{e:?}");
+        assert!(e.message.contains("expected a JSON object"), "{e:?}");
     }
 
     #[test]
@@ -497,6 +588,69 @@ mod tests {
         let e =
             DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 300}}")).unwrap_err();
         assert_eq!(e.field, "risk_level");
+        // In the request's terms, not Rust's (`expected u8`).
+        for (value, message) in [
+            (
+                "300",
+                "invalid value: integer `300`, expected an integer from 1 to 5",
+            ),
+            (
+                "-1",
+                "invalid value: integer `-1`, expected an integer from 1 to 5",
+            ),
+            (
+                "1.5",
+                "invalid type: floating point `1.5`, expected an integer from 1 to 5",
+            ),
+            (
+                "\"high\"",
+                "invalid type: string \"high\", expected an integer from 1 to 5",
+            ),
+        ] {
+            let e = DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": {value}}}"))
+                .unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.message.as_str()),
+                ("risk_level", message)
+            );
+        }
+        let with = |extra: &str| {
+            DecisionRequest::from_json(&format!("{{{base}, \"risk_level\": 1{extra}}}"))
+        };
+        let e = with(r#", "token_ttl": -5"#).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            (
+                "token_ttl",
+                "invalid value: integer `-5`, expected a whole number of seconds"
+            )
+        );
+        let e = with(r#", "token_ttl": "60""#).unwrap_err();
+        assert!(
+            e.message.ends_with("expected a whole number of seconds"),
+            "{e}"
+        );
+        assert_eq!(with(r#", "token_ttl": null"#).unwrap().token_ttl, None);
+        assert_eq!(with(r#", "token_ttl": 60"#).unwrap().token_ttl, Some(60));
+        assert_eq!(with("").unwrap().token_ttl, None);
+        let e = with(r#", "data_classes": "pii""#).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            (
+                "data_classes",
+                "invalid type: string \"pii\", expected a list of strings"
+            )
+        );
+        let e = with(r#", "data_classes": ["pii", 1]"#).unwrap_err();
+        assert_eq!(e.field, "data_classes[1]", "{e}");
+        assert_eq!(
+            with(r#", "data_classes": ["pii", "financial"]"#)
+                .unwrap()
+                .data_classes,
+            ["pii", "financial"]
+        );
+        let e = with(r#", "context": [1]"#).unwrap_err();
+        assert!(e.message.ends_with("expected a JSON object"), "{e}");
         let e = DecisionRequest::from_json(&format!(
             "{{{base}, \"risk_level\": 1, \"risk_levle\": 1}}"
         ))

@@ -979,6 +979,55 @@ fn an_entry_tampered_in_sql_fails_verify_naming_its_index() {
     }
 }
 
+#[test]
+fn check_integrity_finds_an_altered_entry_hash_column() {
+    let db = TestDb::create();
+    let (a, _b) = two_replicas(&db.url);
+    {
+        let mut engine = a.node().open_engine().unwrap();
+        let requests: Vec<DecisionRequest> =
+            (0..5).map(|i| read_request(&format!("d{i}"))).collect();
+        engine.decide_batch(&requests).unwrap();
+    }
+    let out = a.cli(&["ledger", "check-integrity"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("matches every entry"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Entry 3's hash column now names a hash no entry has; its bytes, and
+    // so the chain, are untouched, and `ledger verify` still passes.
+    const ALTERED: i64 = 3;
+    let forged = "ab".repeat(32);
+    let own = rows(&db)[ALTERED as usize].1.clone();
+    db.client()
+        .execute(
+            "update lexecon_ledger set entry_hash = $1 where idx = $2",
+            &[&forged, &ALTERED],
+        )
+        .unwrap();
+    cli_verify_passes(&a, 6);
+    let out = a.cli(&["ledger", "check-integrity"]);
+    assert!(
+        !out.status.success(),
+        "check-integrity passed an altered index"
+    );
+    let shown = stdout(&out);
+    assert!(
+        shown.contains(&format!(
+            "damaged entry {ALTERED}: the entry_hash column gives {forged}, but the entry's own is {own}"
+        )),
+        "{shown}"
+    );
+    assert!(
+        stderr(&out).contains(&format!("first at entry {ALTERED}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Every entry of `storage`, as the records an `append` takes.
 fn export(storage: &mut impl Storage) -> Vec<EntryRecord> {
     let len = storage.len().unwrap();

@@ -513,12 +513,21 @@ fn ledger_entries_by_page_and_by_hash() {
         api.get("/ledger/entries?offset=99").body["entries"],
         json!([])
     );
+    // Percent-encoded names and values read as what they encode.
+    let page = api.get("/ledger/entries?%6Fffset=%32&limit=%31");
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.body["entries"][0]["index"], 2);
+    assert_eq!(page.body["entries"].as_array().unwrap().len(), 1);
+    let twice = api.get("/ledger/entries?limit=1&limit=3");
+    assert_error(&twice, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(twice.text.contains("more than once"), "{}", twice.text);
     for bad in [
         "/ledger/entries/xyz",
         "/ledger/entries?limit=0",
         "/ledger/entries?limit=5000",
         "/ledger/entries?offset=-1",
         "/ledger/entries?foo=1",
+        "/ledger/entries?limit=%2B1",
     ] {
         assert_error(&api.get(bad), StatusCode::BAD_REQUEST, "bad_request");
     }
@@ -531,6 +540,9 @@ fn ledger_entries_by_page_and_by_hash() {
     let e = api.get(&format!("/ledger/verify?expect_head={}", "0".repeat(64)));
     assert_error(&e, StatusCode::BAD_REQUEST, "bad_request");
     assert!(e.text.contains("expect_head"), "{}", e.text);
+    let e = api.get("/ledger/verify?expect%5Fhead=1");
+    assert_error(&e, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(e.text.contains("`expect_head`"), "{}", e.text);
 }
 
 #[test]

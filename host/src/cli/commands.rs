@@ -668,12 +668,34 @@ pub fn ledger_check_integrity(g: &GlobalArgs) -> Result {
                 "postgresql ledger: {} rows read back and linked",
                 report.entries
             ));
+            // The `entry_hash` column is outside the chain's hashes, and
+            // lookups by hash go through it.
+            let altered = match &mut storage {
+                node::LedgerStorage::Postgres(pg) => pg
+                    .altered_index()
+                    .map_err(|e| fail(format!("cannot read the ledger: {e}")))?,
+                _ => Vec::new(),
+            };
+            for a in &altered {
+                out.line(&format!(
+                    "damaged entry {}: the entry_hash column gives {}, but the entry's own is {}: the table's hash index was altered",
+                    a.index, a.column, a.own
+                ));
+            }
+            if altered.is_empty() {
+                out.line("entry_hash column: matches every entry");
+            }
             out.finish()?;
-            match report.failure {
-                None => Ok(()),
-                Some(f) => Err(fail(format!(
+            match (report.failure, altered.first()) {
+                (None, None) => Ok(()),
+                (Some(f), _) => Err(fail(format!(
                     "ledger storage is damaged at entry {}: {}",
                     f.index, f.message
+                ))),
+                (None, Some(a)) => Err(fail(format!(
+                    "ledger storage is damaged: {} row(s) with an altered entry_hash column, first at entry {}",
+                    altered.len(),
+                    a.index
                 ))),
             }
         }

@@ -573,22 +573,32 @@ fn storage_error(e: &StorageError) -> ApiError {
     }
 }
 
+/// Reads `key=value` pairs (percent-decoded, as `application/x-www-form-urlencoded`)
+/// whose keys are among `allowed`, each at most once, with values that are
+/// non-negative integers.
 fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, u64)>, ApiError> {
-    let mut out = Vec::new();
-    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if !allowed.contains(&k) {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
             return Err(ApiError::bad_request(format!(
                 "unknown query parameter `{k}`; expected {}",
                 allowed.join(", ")
             )));
         }
-        let n = v.parse::<u64>().map_err(|_| {
+        // Parsers disagree on which of two values wins: refused.
+        if out.iter().any(|(seen, _)| *seen == k) {
+            return Err(ApiError::bad_request(format!(
+                "query parameter `{k}` is given more than once"
+            )));
+        }
+        // Digits only: `u64::from_str` would also take a leading `+`.
+        let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let n = v.parse::<u64>().ok().filter(|_| digits).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "query parameter `{k}` must be a non-negative integer, got `{v}`"
             ))
         })?;
-        out.push((k.to_string(), n));
+        out.push((k.into_owned(), n));
     }
     Ok(out)
 }
@@ -599,7 +609,7 @@ pub async fn ledger_entries(State(state): State<Shared>, RawQuery(q): RawQuery) 
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| *v);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
     let offset = get("offset").unwrap_or(0);
     let limit = get("limit").unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
@@ -724,11 +734,8 @@ pub async fn verify_chain(state: &Shared) -> Result<lexecon_core::VerifyReport, 
 pub async fn ledger_verify(State(state): State<Shared>, RawQuery(q): RawQuery) -> Response {
     // Refused rather than ignored: a caller who adds `?expect_head=…` must
     // not read the answer as a check it did not make.
-    if let Some(k) = q
-        .as_deref()
-        .and_then(|q| q.split('&').find(|p| !p.is_empty()))
+    if let Some((k, _)) = form_urlencoded::parse(q.as_deref().unwrap_or_default().as_bytes()).next()
     {
-        let k = k.split_once('=').map_or(k, |(k, _)| k);
         return ApiError::bad_request(format!(
             "GET /ledger/verify takes no query parameters, got `{k}`; to check that an entry recorded earlier is still held, fetch GET /ledger/entries/{{hash}} or run `lexecon ledger verify --expect-head HASH`"
         ))

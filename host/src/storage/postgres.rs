@@ -178,6 +178,14 @@ const SQL_RANGE_OR_LEN: &str = "select l.idx, l.bytes, t.len \
      left join lexecon_ledger l on l.idx >= $1 and l.idx < $2 \
      order by l.idx";
 const SQL_FIND: &str = "select idx from lexecon_ledger where entry_hash = $1";
+/// Rows whose `entry_hash` column is not the hash their bytes begin with
+/// (`{"entry_hash":"` is 15 bytes, then the 64 hex digits).
+const SQL_ALTERED_INDEX: &str = "select idx, entry_hash, encode(substring(bytes from 16 for 64), 'escape') \
+     from lexecon_ledger \
+     where length(bytes) >= 79 \
+       and substring(bytes from 1 for 15) = '\\x7b22656e7472795f68617368223a22'::bytea \
+       and substring(bytes from 16 for 64) <> convert_to(entry_hash, 'UTF8') \
+     order by idx";
 /// The append statement, run holding the append lock: reads the stored tail
 /// and inserts the batch only when it starts at the tail's length (`$5`)
 /// and links to its hash (`$6`, null for a batch starting at entry 0).
@@ -362,6 +370,17 @@ pub struct PostgresStorage {
     stats: AppendStats,
 }
 
+/// A row found by [`PostgresStorage::altered_index`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlteredIndex {
+    /// The row's `idx`.
+    pub index: u64,
+    /// What its `entry_hash` column says.
+    pub column: String,
+    /// The entry hash its bytes give.
+    pub own: String,
+}
+
 /// What this handle's appends did, for measurements (logged at `info` when
 /// a handle that appended is dropped).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -486,6 +505,30 @@ impl PostgresStorage {
             client,
             stmts,
             held: None,
+        })
+    }
+
+    /// Rows whose `entry_hash` column differs from the entry hash their own
+    /// bytes give (the first field of an entry's canonical JSON), in index
+    /// order. The chain's hashes do not cover that column, and lookups by
+    /// hash go through it, so whoever rewrote it could make a lookup find
+    /// another entry; `lexecon ledger check-integrity` reports such rows.
+    /// Rows whose bytes are not an entry are for `ledger verify` to report.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when the database cannot be read.
+    pub fn altered_index(&mut self) -> Result<Vec<AlteredIndex>, StorageError> {
+        self.run("index check", |conn| {
+            let rows = conn.client.query(SQL_ALTERED_INDEX, &[])?;
+            rows.iter()
+                .map(|row| {
+                    Ok(AlteredIndex {
+                        index: stored_index(row.try_get(0)?)?,
+                        column: row.try_get(1)?,
+                        own: row.try_get(2)?,
+                    })
+                })
+                .collect()
         })
     }
 
