@@ -82,6 +82,51 @@ fn open(host: &ComponentHost, storage: &SharedStorage) -> ComponentEngine {
     .unwrap()
 }
 
+#[test]
+fn the_component_refuses_a_node_config_no_host_accepts() {
+    let bad = [
+        (
+            NodeConfig {
+                node_id: "-node".into(),
+                ..NodeConfig::default()
+            },
+            "node id `-node` is not valid",
+        ),
+        (
+            NodeConfig {
+                default_token_ttl: 0,
+                ..NodeConfig::default()
+            },
+            "at least 1 second",
+        ),
+        (
+            NodeConfig {
+                default_token_ttl: 600,
+                max_token_ttl: 60,
+                ..NodeConfig::default()
+            },
+            "must not be shorter than the default",
+        ),
+    ];
+    for (config, says) in bad {
+        let storage = SharedStorage::default();
+        match host().open(
+            config,
+            Box::new(storage.clone()),
+            Box::new(signer()),
+            env("t"),
+        ) {
+            Err(EngineError::Request(e)) => {
+                assert_eq!(e.field, "node-config");
+                assert!(e.message.contains(says), "{e}");
+            }
+            Err(other) => panic!("expected a request error, got {other:?}"),
+            Ok(_) => panic!("the component opened a node no host accepts"),
+        }
+        assert!(storage.entries().is_empty(), "nothing is written");
+    }
+}
+
 fn search() -> DecisionRequest {
     DecisionRequest::new("model", "Execute web_search", "web_search", "Research", 1)
 }

@@ -172,6 +172,14 @@ impl wit::GuestGovernor for GovernorResource {
             default_token_ttl: config.default_token_ttl,
             max_token_ttl: config.max_token_ttl,
         };
+        // The checks every host makes, so no host can open a node the
+        // others refuse.
+        config.check().map_err(|message| {
+            wit::EngineError::Request(wit::RequestError {
+                field: "node-config".into(),
+                message,
+            })
+        })?;
         let engine = Engine::new(
             config,
             Box::new(ImportSigner),
