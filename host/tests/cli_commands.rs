@@ -174,6 +174,29 @@ fn help_on_every_command() {
     }
     let o = cli(home.path(), &["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
+    // Usage errors are one line too: the reason, then the usage.
+    for (args, says) in [
+        (
+            &["frobnicate"][..],
+            "error: unrecognized subcommand 'frobnicate' (usage: lexecon [OPTIONS] <COMMAND>)",
+        ),
+        (
+            &["policy", "validate"][..],
+            "error: the following required arguments were not provided: --file <FILE> (usage: lexecon policy validate --file <FILE>)",
+        ),
+        (
+            &["decide", "--actor", "m", "--tool", "t"][..],
+            "error: the following required arguments were not provided: --action <ACTION>, --intent <INTENT>, --risk <RISK> (usage: lexecon decide --tool <TOOL> --action <ACTION> --intent <INTENT> --risk <RISK> <--actor <ACTOR>|--json-file <FILE>>)",
+        ),
+        (
+            &["ledger", "show", "--last", "x"][..],
+            "error: invalid value 'x' for '--last <N>': invalid digit found in string",
+        ),
+    ] {
+        let o = cli(home.path(), args);
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(stderr(&o), format!("{says}\n"), "{args:?}");
+    }
 }
 
 #[test]

@@ -37,18 +37,60 @@ impl Cli {
     /// taken from an environment variable (`LEXECON_PORT=abc`) is reported
     /// as that variable's, not only as the flag it stands for.
     pub fn parse_args() -> Self {
-        Self::try_parse().unwrap_or_else(|e| match env_source(&e) {
-            Some((flag, var)) => {
-                let text = e.render().to_string().replacen(
+        use clap::error::ErrorKind;
+        Self::try_parse().unwrap_or_else(|e| {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit()
+            }
+            let mut text = e.render().to_string();
+            if let Some((flag, var)) = env_source(&e) {
+                text = text.replacen(
                     &format!("'{flag}'"),
                     &format!("'{flag}' (from the environment variable {var})"),
                     1,
                 );
-                eprint!("{text}");
-                std::process::exit(e.exit_code());
             }
-            None => e.exit(),
+            eprintln!("{}", one_line(&text));
+            std::process::exit(e.exit_code());
         })
+    }
+}
+
+/// clap's error text as the one line every failure prints: the reason and
+/// its tips, then the usage in parentheses; without the `--help` hint.
+fn one_line(rendered: &str) -> String {
+    let mut reason = String::new();
+    let mut usage = None;
+    let mut listing = false;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage:") {
+            usage = Some(u.trim());
+        } else if !line.starts_with("For more information") && usage.is_none() {
+            // A list (`not provided:` then one argument a line) reads
+            // `a, b, c`; a tip after the reason is `; tip: …`.
+            let sep = if reason.ends_with(':') {
+                " "
+            } else if listing && !line.starts_with("tip:") {
+                ", "
+            } else {
+                listing = false;
+                "; "
+            };
+            if !reason.is_empty() {
+                listing |= reason.ends_with(':');
+                reason.push_str(sep);
+            }
+            reason.push_str(line);
+        }
+    }
+    match usage {
+        Some(u) => format!("{reason} (usage: {u})"),
+        None => reason,
     }
 }
 
