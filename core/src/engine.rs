@@ -319,6 +319,32 @@ impl Engine {
         &self.key_id
     }
 
+    /// Signs a probe message and verifies the signature with the signer's
+    /// public key, so that a signer that returns garbage, signs with another
+    /// key than the one it names, or names no valid key is refused before
+    /// any decision carries its signature (tokens nobody could verify).
+    ///
+    /// # Errors
+    /// [`EngineError::Signer`] saying which.
+    pub fn check_signer(&self) -> Result<(), EngineError> {
+        const PROBE: &[u8] = b"lexecon-signer-probe\n";
+        let signature = self.signer.sign(PROBE)?;
+        crate::signer::check_public_key(&self.public_key)
+            .and_then(|()| crate::signer::verify(&self.public_key, PROBE, &signature))
+            .map_err(|e| {
+            EngineError::Signer(SignerError(match e {
+                crate::signer::VerifyError::BadPublicKey => format!(
+                    "the signer's public key {} is not a valid Ed25519 key",
+                    crate::hash::hex(&self.public_key)
+                ),
+                crate::signer::VerifyError::BadSignature => format!(
+                    "a signature from the signer does not verify with its public key {}: it signs with another key, or returns something else than Ed25519 signatures",
+                    crate::hash::hex(&self.public_key)
+                ),
+            }))
+        })
+    }
+
     /// The current time from the engine's clock (ms).
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
@@ -696,6 +722,87 @@ pub fn verify_decision_signature(
     }
 }
 
+/// Checks what a stored decision entry proves about itself, with the
+/// node's public key (DESIGN.md §5.3): its `decision_hash` is the SHA-256
+/// of its record, and its `signature` verifies — a permit's over its token
+/// claims, rebuilt from the record, a denial's over its decision hash.
+/// Entries of other kinds carry no signature and pass.
+///
+/// The chain's hashes show whether entries were changed since; this shows
+/// whether the node's key made them, which an attacker who can rewrite
+/// storage and recompute every hash cannot fake.
+///
+/// # Errors
+/// What is wrong, in words.
+pub fn verify_entry_signature(entry: &Entry, public_key: &[u8; 32]) -> Result<(), String> {
+    if entry.kind != EntryKind::Decision {
+        return Ok(());
+    }
+    let text = |v: &Value, key: &str| -> Result<String, String> {
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the decision has no `{key}` text"))
+    };
+    let number = |v: &Value, key: &str| -> Result<u64, String> {
+        v.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("the decision's token has no `{key}` time"))
+    };
+    let payload = &entry.payload;
+    let record = payload
+        .get("record")
+        .ok_or("the decision has no `record`")?;
+    let decision_hash = hash::sha256_hex(&crate::canonical::to_vec(record));
+    if text(payload, "decision_hash")? != decision_hash {
+        return Err(format!(
+            "its decision_hash is not the SHA-256 of its record ({decision_hash}): the record was altered"
+        ));
+    }
+    let key_id = text(record, "key_id")?;
+    if key_id != crate::signer::key_id(public_key) {
+        return Err(format!(
+            "it was signed by key {key_id}, not this node's key {}",
+            crate::signer::key_id(public_key)
+        ));
+    }
+    let signature: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(text(payload, "signature")?)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or("its signature is not 64 bytes of base64url")?;
+    let message = match record.get("token") {
+        Some(token) if !token.is_null() => {
+            let resolved = record
+                .get("resolved")
+                .ok_or("the decision has no `resolved`")?;
+            let claims = TokenClaims {
+                action: text(resolved, "action")?,
+                actor: text(record, "actor")?,
+                decision_hash,
+                expires_at: number(token, "expires_at")?,
+                issued_at: number(token, "issued_at")?,
+                key_id,
+                node_id: text(record, "node_id")?,
+                policy_version_hash: text(record, "policy_version_hash")?,
+                token_id: text(token, "token_id")?,
+                tool: text(record, "tool")?,
+            };
+            let mut canonical = Vec::with_capacity(512);
+            claims.write_canonical(&mut canonical);
+            capability::signing_message(&canonical).to_vec()
+        }
+        _ => {
+            let mut msg = DECISION_SIGNING_CONTEXT.to_vec();
+            msg.extend_from_slice(decision_hash.as_bytes());
+            msg
+        }
+    };
+    crate::signer::verify(public_key, &message, &signature).map_err(|_| {
+        "its signature does not verify with this node's key: it was forged or altered".to_string()
+    })
+}
+
 fn loaded_summary(policy: &Policy) -> PolicyLoaded {
     PolicyLoaded {
         policy: policy.info(),
@@ -895,9 +1002,12 @@ impl<S: Storage> Governor<S> {
     /// with the entries after it.
     ///
     /// # Errors
+    /// [`EngineError::Signer`] when the signer's signature does not verify
+    /// with its public key (see [`Engine::check_signer`]);
     /// [`EngineError::Storage`] when storage fails, [`EngineError::Ledger`]
     /// when the stored policy or head cannot be read.
     pub fn open(mut engine: Engine, mut storage: S) -> Result<Self, EngineError> {
+        engine.check_signer()?;
         if !engine.is_empty() {
             // Already restored (e.g. by a `TailRestorer`): only catch up.
             let mut gov = Self { engine, storage };
@@ -1027,7 +1137,10 @@ impl<S: Storage> Governor<S> {
     /// # Errors
     /// [`EngineError::Storage`] when storage cannot be read at all.
     pub fn verify_ledger(&mut self) -> Result<VerifyReport, EngineError> {
-        verify_storage(&mut self.storage, |_| {})
+        // Held to this node's own head too: entries cut off the end, or a
+        // chain rewritten with its hashes recomputed, are not "valid".
+        let verifier = ChainVerifier::new().committed(self.engine.len(), self.engine.head_hash());
+        verify_storage_from(&mut self.storage, verifier, 1, |_| {})
     }
 
     /// The entry at `index`.
@@ -1035,23 +1148,40 @@ impl<S: Storage> Governor<S> {
     /// # Errors
     /// Storage errors; [`EngineError::Ledger`] if the bytes do not parse.
     pub fn entry(&mut self, index: u64) -> Result<Option<Entry>, EngineError> {
-        match self.storage.get(index)? {
-            Some(bytes) => Entry::parse(&bytes)
-                .map(Some)
-                .map_err(|e| EngineError::Ledger(format!("entry {index}: {e}"))),
-            None => Ok(None),
+        let Some(bytes) = self.storage.get(index)? else {
+            return Ok(None);
+        };
+        let entry =
+            Entry::parse(&bytes).map_err(|e| EngineError::Ledger(format!("entry {index}: {e}")))?;
+        // Storage is not trusted to answer for the index it was asked.
+        if entry.index != index {
+            return Err(EngineError::Ledger(format!(
+                "storage returned entry {} when asked for entry {index}",
+                entry.index
+            )));
         }
+        Ok(Some(entry))
     }
 
     /// The entry whose hash is `entry_hash`.
     ///
     /// # Errors
-    /// As [`Governor::entry`].
+    /// As [`Governor::entry`]; [`EngineError::Ledger`] when storage's hash
+    /// index points at another entry.
     pub fn entry_by_hash(&mut self, entry_hash: &str) -> Result<Option<Entry>, EngineError> {
-        match self.storage.find(entry_hash)? {
-            Some(index) => self.entry(index),
-            None => Ok(None),
+        let Some(index) = self.storage.find(entry_hash)? else {
+            return Ok(None);
+        };
+        let entry = self.entry(index)?;
+        if let Some(e) = &entry
+            && !e.entry_hash.eq_ignore_ascii_case(entry_hash)
+        {
+            return Err(EngineError::Ledger(format!(
+                "storage's hash index gives entry {index} for hash {entry_hash}, but that entry's hash is {}: the index was altered",
+                e.entry_hash
+            )));
         }
+        Ok(entry)
     }
 
     /// Verifies a capability token with this node's key.
@@ -1083,11 +1213,24 @@ pub fn verify_storage<S: Storage + ?Sized>(
 pub fn verify_storage_parallel<S: Storage + ?Sized>(
     storage: &mut S,
     threads: usize,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, EngineError> {
+    verify_storage_from(storage, ChainVerifier::new(), threads, progress)
+}
+
+/// [`verify_storage_parallel`] with `v` as the verifier (e.g. one that also
+/// holds the chain to a node's committed head: [`ChainVerifier::committed`]).
+///
+/// # Errors
+/// [`EngineError::Storage`] when storage is unavailable.
+pub fn verify_storage_from<S: Storage + ?Sized>(
+    storage: &mut S,
+    mut v: ChainVerifier,
+    threads: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, EngineError> {
     let len = storage.len()?;
     let chunk_len = SCAN_CHUNK.saturating_mul(threads.max(1) as u64);
-    let mut v = ChainVerifier::new();
     while v.next_index() < len {
         let start = v.next_index();
         let chunk = match storage.get_range(start, len.min(start.saturating_add(chunk_len))) {

@@ -228,6 +228,8 @@ pub struct VerifyReport {
 pub struct ChainVerifier {
     next_index: u64,
     prev_hash: String,
+    /// What a node committed, `(len, head)`: see [`ChainVerifier::committed`].
+    committed: Option<(u64, String)>,
 }
 
 impl Default for ChainVerifier {
@@ -235,6 +237,7 @@ impl Default for ChainVerifier {
         Self {
             next_index: 0,
             prev_hash: GENESIS_HASH.to_string(),
+            committed: None,
         }
     }
 }
@@ -250,7 +253,21 @@ impl ChainVerifier {
         Self {
             next_index: len,
             prev_hash: head_hash.to_string(),
+            committed: None,
         }
+    }
+
+    /// Also holds the chain to what a live node committed: `len` entries,
+    /// the last with hash `head`. A chain that is valid on its own but
+    /// shorter fails with [`FailureKind::Missing`] where it ends (entries
+    /// were removed from its end); one whose entry `len - 1` has another
+    /// hash fails there with [`FailureKind::HashMismatch`] (the ledger was
+    /// rewritten at or before it, hashes recomputed). Entries after `len`
+    /// (other writers') are checked as usual. Nothing when `len` is 0.
+    #[must_use]
+    pub fn committed(mut self, len: u64, head: &str) -> Self {
+        self.committed = (len > 0).then(|| (len, head.to_string()));
+        self
     }
 
     /// Index of the next entry expected.
@@ -272,6 +289,19 @@ impl ChainVerifier {
         let checked = check_entry(bytes, index)?;
         if checked.prev_hash != self.prev_hash.as_bytes() {
             return Err(link_failure(index));
+        }
+        if let Some((len, head)) = &self.committed
+            && index + 1 == *len
+            && checked.entry_hash() != head
+        {
+            return Err(VerifyFailure {
+                index,
+                kind: FailureKind::HashMismatch,
+                message: format!(
+                    "this node committed entry {index} with hash {head}, but the stored entry {index} has hash {}: the ledger was rewritten at or before this entry",
+                    checked.entry_hash()
+                ),
+            });
         }
         self.prev_hash.clear();
         self.prev_hash.push_str(checked.entry_hash());
@@ -311,6 +341,7 @@ impl ChainVerifier {
             verifiers.push(Self {
                 next_index,
                 prev_hash,
+                committed: self.committed.clone(),
             });
             next_index += chunk.len() as u64;
             prev_hash = chunk
@@ -356,6 +387,17 @@ impl ChainVerifier {
 
     /// The report for a chain that ended (or failed) here.
     pub fn report(&self, failure: Option<VerifyFailure>) -> VerifyReport {
+        let failure = failure.or_else(|| {
+            let (len, head) = self.committed.as_ref()?;
+            (self.next_index < *len).then(|| VerifyFailure {
+                index: self.next_index,
+                kind: FailureKind::Missing,
+                message: format!(
+                    "this node committed {len} entries (head {head}), but the ledger holds {}: entries were removed from its end",
+                    self.next_index
+                ),
+            })
+        });
         VerifyReport {
             valid: failure.is_none(),
             entries: self.next_index,

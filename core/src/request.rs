@@ -278,6 +278,35 @@ fn strip_position(e: &serde_json::Error) -> String {
         .map_or(msg.clone(), str::to_string)
 }
 
+/// Parses a request's `context` given as JSON text (the WIT interface
+/// carries it so): a JSON object whose keys are unique at every depth, as
+/// [`DecisionRequest::from_json`] requires of it. Errors name the field
+/// (`context`, `context.a`).
+///
+/// # Errors
+/// [`RequestError`] for text that is not such an object.
+pub fn context_from_json(text: &str) -> Result<Map<String, Value>, RequestError> {
+    struct Context(Map<String, Value>);
+    impl<'de> Deserialize<'de> for Context {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            unique_keys::object(d).map(Context)
+        }
+    }
+    let fail = |path: &str, e: &serde_json::Error| RequestError {
+        field: if path.is_empty() || path == "." {
+            "context".to_string()
+        } else {
+            format!("context.{path}")
+        },
+        message: format!("must be the text of a JSON object: {e}"),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let Context(map) = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| fail(&crate::object_only::named_path(e.path()), e.inner()))?;
+    de.end().map_err(|e| fail("", &e))?;
+    Ok(map)
+}
+
 /// Fields read from JSON with errors in the request's terms (`expected an
 /// integer from 1 to 5`, `expected a list of strings`), not Rust's
 /// (`expected u8`, `expected a sequence`).
@@ -506,6 +535,19 @@ mod tests {
         assert_eq!(
             Value::Object(r.context),
             serde_json::json!({"a": {"k": 1}, "b": {"k": [true, null, -1, 2.5, "s"]}})
+        );
+        // As text (the WIT interface's form), the same rule.
+        let e =
+            context_from_json(r#"{"user_approved": false, "user_approved": true}"#).unwrap_err();
+        assert_eq!(e.field, "context", "{e}");
+        assert!(e.message.contains("duplicate key `user_approved`"), "{e}");
+        let e = context_from_json(r#"{"x": {"a": 1, "a": 2}}"#).unwrap_err();
+        assert_eq!(e.field, "context.x", "{e}");
+        assert!(context_from_json("[1]").is_err());
+        assert!(context_from_json("{} x").is_err());
+        assert_eq!(
+            Value::Object(context_from_json(r#"{"a": {"k": [1, {"k": 2}]}}"#).unwrap()),
+            serde_json::json!({"a": {"k": [1, {"k": 2}]}})
         );
         let e = DecisionRequest::from_json(&format!("{{{base}, \"context\": [1]}}")).unwrap_err();
         assert_eq!(e.field, "context");

@@ -114,6 +114,19 @@ pub enum VerifyError {
     BadSignature,
 }
 
+/// Whether `public_key` is one a signature can be checked with: a valid
+/// Ed25519 point of large order (a weak, small-order key verifies forged
+/// signatures and is refused by [`verify`]).
+///
+/// # Errors
+/// [`VerifyError::BadPublicKey`].
+pub fn check_public_key(public_key: &[u8; 32]) -> Result<(), VerifyError> {
+    match VerifyingKey::from_bytes(public_key) {
+        Ok(key) if !key.is_weak() => Ok(()),
+        _ => Err(VerifyError::BadPublicKey),
+    }
+}
+
 /// Checks an Ed25519 signature (strict verification: no malleable forms).
 ///
 /// # Errors

@@ -202,6 +202,63 @@ fn tampering_is_found_at_the_entry() {
     assert_eq!(gov.verify_ledger().unwrap().first_invalid, Some(2));
 }
 
+/// A live node holds the chain to its own head: what it committed and is
+/// gone, or was rewritten with every hash recomputed (a valid chain on its
+/// own), is not "valid".
+#[test]
+fn a_live_node_finds_its_own_entries_cut_off_or_rewritten() {
+    let recorded = |second: &DecisionRequest| {
+        let mut gov = Governor::open(engine("h"), MemoryStorage::new()).unwrap();
+        gov.load_policy(POLICY).unwrap();
+        let first = search();
+        for i in 0..5 {
+            gov.decide(if i < 2 { &first } else { second }).unwrap();
+        }
+        gov
+    };
+    // Cut off the end.
+    let mut gov = recorded(&search());
+    gov.storage().remove(5);
+    gov.storage().remove(4);
+    let report = gov.verify_ledger().unwrap();
+    assert!(!report.valid);
+    assert_eq!((report.entries, report.first_invalid), (4, Some(4)));
+    let failure = report.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::Missing);
+    assert!(failure.message.contains("committed 6 entries"), "{failure}");
+
+    // Entries 3 to 5 replaced by another, equally valid, chain.
+    let mut gov = recorded(&search());
+    let mut other = recorded(&DecisionRequest::new("model", "read", "read_wiki", "r", 1));
+    for i in 3..6 {
+        let theirs = other.storage().bytes_mut(i).unwrap().clone();
+        *gov.storage().bytes_mut(i).unwrap() = theirs;
+    }
+    assert!(other.verify_ledger().unwrap().valid);
+    let report = gov.verify_ledger().unwrap();
+    assert!(!report.valid);
+    assert_eq!((report.entries, report.first_invalid), (5, Some(5)));
+    let failure = report.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::HashMismatch);
+    assert!(
+        failure.message.contains("rewritten at or before"),
+        "{failure}"
+    );
+    assert_eq!(
+        report.head_hash,
+        other.entry(4).unwrap().unwrap().entry_hash
+    );
+
+    // Entries other writers appended after this node's head still verify.
+    let shared = Shared::default();
+    let mut a = Governor::open(engine("a"), shared.clone()).unwrap();
+    a.load_policy(POLICY).unwrap();
+    let mut b = Governor::open(engine("b"), shared.clone()).unwrap();
+    b.decide(&search()).unwrap();
+    assert!(a.verify_ledger().unwrap().valid);
+    assert_eq!(a.verify_ledger().unwrap().entries, 2);
+}
+
 /// Opening reads the ledger's tail (back to the latest policy load): what it
 /// takes from there (the policy, the head, rate windows) must be what was
 /// recorded, so an entry it reads that was altered, dropped or spliced in
@@ -369,6 +426,175 @@ fn entries_are_found_by_index_and_hash() {
     assert_eq!(e.payload["decision_hash"], d.decision_hash);
     assert_eq!(gov.entry(d.ledger_index).unwrap().unwrap(), e);
     assert!(gov.entry(99).unwrap().is_none());
+}
+
+/// A host signer that is not what it says.
+struct Broken {
+    signs_with: Ed25519Signer,
+    public_key: [u8; 32],
+    garbage: bool,
+}
+
+impl Signer for Broken {
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], lexecon_core::signer::SignerError> {
+        if self.garbage {
+            return Ok([7; 64]);
+        }
+        self.signs_with.sign(message)
+    }
+    fn public_key(&self) -> [u8; 32] {
+        self.public_key
+    }
+}
+
+#[test]
+fn a_signer_whose_signatures_do_not_verify_is_refused_when_opening() {
+    let good = Ed25519Signer::from_seed(&[1; 32]).public_key();
+    for (signer, says) in [
+        (
+            Broken {
+                signs_with: Ed25519Signer::from_seed(&[1; 32]),
+                public_key: good,
+                garbage: true,
+            },
+            "does not verify with its public key",
+        ),
+        (
+            Broken {
+                signs_with: Ed25519Signer::from_seed(&[2; 32]),
+                public_key: good,
+                garbage: false,
+            },
+            "does not verify with its public key",
+        ),
+        (
+            Broken {
+                signs_with: Ed25519Signer::from_seed(&[1; 32]),
+                public_key: [0; 32],
+                garbage: false,
+            },
+            "not a valid Ed25519 key",
+        ),
+    ] {
+        let engine = Engine::new(
+            NodeConfig::default(),
+            Box::new(signer),
+            Box::new(SteppingClock::new(T0, 1000)),
+            Box::new(SeededRandom::new(b"s")),
+        );
+        let storage = Shared::default();
+        match Governor::open(engine, storage.clone()) {
+            Err(EngineError::Signer(e)) => assert!(e.0.contains(says), "{e}"),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("opened with a signer whose signatures do not verify"),
+        }
+        assert_eq!(storage.clone().len().unwrap(), 0);
+    }
+    // The real one opens.
+    let engine = Engine::new(
+        NodeConfig::default(),
+        Box::new(Ed25519Signer::from_seed(&[1; 32])),
+        Box::new(SteppingClock::new(T0, 1000)),
+        Box::new(SeededRandom::new(b"s")),
+    );
+    assert!(Governor::open(engine, MemoryStorage::new()).is_ok());
+}
+
+#[test]
+fn stored_decisions_prove_they_were_signed_by_the_node() {
+    use lexecon_core::engine::verify_entry_signature;
+    use lexecon_core::ledger::Entry;
+    let mut gov = Governor::open(engine("sig"), MemoryStorage::new()).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let permit = gov.decide(&search()).unwrap();
+    let deny = gov
+        .decide(&DecisionRequest::new("model", "run", "execute", "x", 1))
+        .unwrap();
+    assert!(permit.allowed && !deny.allowed);
+    let key = gov.engine().public_key();
+    let entries: Vec<Entry> = (0..3).map(|i| gov.entry(i).unwrap().unwrap()).collect();
+    for e in &entries {
+        verify_entry_signature(e, &key).unwrap();
+    }
+    // Another node's key: named.
+    let other = Ed25519Signer::from_seed(&[3; 32]).public_key();
+    let e = verify_entry_signature(&entries[1], &other).unwrap_err();
+    assert!(e.contains("not this node's key"), "{e}");
+
+    // A denial turned into a permit, every hash recomputed: the signature
+    // is what gives it away.
+    for (i, from, to) in [
+        (2, "\"allowed\":false", "\"allowed\":true"),
+        (1, "\"risk_level\":1", "\"risk_level\":2"),
+    ] {
+        let mut forged = entries[i].clone();
+        let record: serde_json::Value = serde_json::from_str(
+            &serde_json::to_string(&forged.payload["record"])
+                .unwrap()
+                .replace(from, to),
+        )
+        .unwrap();
+        assert_ne!(record, forged.payload["record"], "{from}");
+        let hash = lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(&record));
+        forged.payload["record"] = record.clone();
+        let e = verify_entry_signature(&forged, &key).unwrap_err();
+        assert!(
+            e.contains("decision_hash is not the SHA-256 of its record"),
+            "{e}"
+        );
+        forged.payload["decision_hash"] = hash.into();
+        let e = verify_entry_signature(&forged, &key).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+    }
+}
+
+/// Storage whose lookups answer with another entry than the one asked.
+struct Misdirected(MemoryStorage);
+
+impl Storage for Misdirected {
+    fn len(&mut self) -> Result<u64, StorageError> {
+        self.0.len()
+    }
+    fn get(&mut self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        // Entry 2 is answered with entry 0.
+        self.0.get(if index == 2 { 0 } else { index })
+    }
+    fn find(&mut self, hash: &str) -> Result<Option<u64>, StorageError> {
+        // Every hash "is" entry 1.
+        Ok(self.0.find(hash)?.map(|_| 1))
+    }
+    fn append(&mut self, entries: &[EntryRecord]) -> Result<(), StorageError> {
+        self.0.append(entries)
+    }
+}
+
+#[test]
+fn lookups_check_what_storage_returns() {
+    let mut gov = Governor::open(engine("mis"), Misdirected(MemoryStorage::new())).unwrap();
+    gov.load_policy(POLICY).unwrap();
+    let d1 = gov.decide(&search()).unwrap();
+    let d2 = gov.decide(&search()).unwrap();
+    assert_eq!(
+        gov.entry(1).unwrap().unwrap().entry_hash,
+        d1.ledger_entry_hash
+    );
+    assert_eq!(
+        gov.entry_by_hash(&d1.ledger_entry_hash)
+            .unwrap()
+            .unwrap()
+            .index,
+        1
+    );
+    match gov.entry(2) {
+        Err(EngineError::Ledger(m)) => {
+            assert!(m.contains("returned entry 0 when asked for entry 2"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match gov.entry_by_hash(&d2.ledger_entry_hash) {
+        Err(EngineError::Ledger(m)) => assert!(m.contains("the index was altered"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -744,6 +744,69 @@ fn tampering_with_one_byte_is_found_and_named() {
 }
 
 #[test]
+fn verify_signatures_finds_a_decision_rewritten_with_its_hashes_recomputed() {
+    use lexecon::storage::file::FileStorage;
+    use lexecon_core::ledger::{Entry, EntryKind, build_entry_value};
+    use lexecon_core::storage::EntryRecord;
+
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
+    ok(&node.cli(&DECIDE_WEB_SEARCH));
+    let denied = ok(&node.cli(&[
+        "decide", "--actor", "model", "--tool", "execute", "--action", "run it", "--intent", "x",
+        "--risk", "1",
+    ]));
+    assert!(denied.contains("\"allowed\": false"), "{denied}");
+    let shown = ok(&node.cli(&["ledger", "verify", "--signatures", "--verbose"]));
+    assert!(
+        shown.contains("ledger valid: 3 entries") && shown.contains("signatures checked"),
+        "{shown}"
+    );
+
+    // The denial (the last entry) rewritten as a permit, with its decision
+    // hash and entry hash recomputed: a valid chain.
+    let (stored, _) = FileStorage::open_read_only(node.ledger_path()).unwrap();
+    let mut records: Vec<EntryRecord> = stored
+        .get_range(0, 3)
+        .unwrap()
+        .into_iter()
+        .map(|bytes| {
+            let e = Entry::parse(&bytes).unwrap();
+            EntryRecord {
+                index: e.index,
+                entry_hash: e.entry_hash,
+                prev_hash: e.prev_hash,
+                bytes,
+            }
+        })
+        .collect();
+    drop(stored);
+    let mut last = Entry::parse(&records[2].bytes).unwrap();
+    let record = &mut last.payload["record"];
+    record["allowed"] = true.into();
+    record["decision"] = "permit".into();
+    let hash = lexecon_core::hash::sha256_hex(&lexecon_core::canonical::to_vec(record));
+    last.payload["decision_hash"] = hash.into();
+    records[2] = build_entry_value(
+        2,
+        &last.prev_hash,
+        &last.timestamp,
+        EntryKind::Decision,
+        &last.payload,
+    );
+    std::fs::remove_file(node.ledger_path()).unwrap();
+    let (file, _) = FileStorage::open(node.ledger_path()).unwrap();
+    file.append(&records).unwrap();
+    drop(file);
+
+    assert!(ok(&node.cli(&["ledger", "verify"])).contains("ledger valid: 3 entries"));
+    let e = failed(&node.cli(&["ledger", "verify", "--signatures"]));
+    assert!(
+        e.contains("failed at entry 2") && e.contains("does not verify with this node's key"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_missing_ledger_file_is_an_error_until_created_on_purpose() {
     let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
     ok(&node.cli(&DECIDE_WEB_SEARCH));

@@ -396,20 +396,35 @@ fn storage_and_signer_failures_are_errors_not_decisions() {
     assert_eq!(d.ledger_index, 1, "nothing was written by the failed calls");
     assert_eq!(engine.restarts(), 0, "errors are answers, not traps");
 
-    struct BrokenSigner;
+    /// Signs the probe `open` checks the key with, then goes offline.
+    struct BrokenSigner(std::sync::atomic::AtomicBool);
     impl Signer for BrokenSigner {
-        fn sign(&self, _: &[u8]) -> Result<[u8; 64], SignerError> {
-            Err(SignerError("hsm offline".into()))
+        fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError> {
+            if self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(SignerError("hsm offline".into()));
+            }
+            signer().sign(message)
         }
         fn public_key(&self) -> [u8; 32] {
             signer().public_key()
         }
     }
+    // Offline from the start: the node does not open.
+    let offline = host().open(
+        NodeConfig::default(),
+        Box::new(SharedStorage::default()),
+        Box::new(BrokenSigner(true.into())),
+        env("signer"),
+    );
+    assert_eq!(
+        offline.err(),
+        Some(EngineError::Signer(SignerError("hsm offline".into())))
+    );
     let mut engine = host()
         .open(
             NodeConfig::default(),
             Box::new(SharedStorage::default()),
-            Box::new(BrokenSigner),
+            Box::new(BrokenSigner(false.into())),
             env("signer"),
         )
         .unwrap();

@@ -42,7 +42,7 @@ export function verifyToken(token, options) {
     // Never a time at which nothing has expired.
     throw new LexeconConfigError("nowMs must be a finite, non-negative number of milliseconds since the Unix epoch");
   }
-  const { tool, actor } = tokenExpectations(o);
+  const { tool, actor } = tokenExpectations(o, ["publicKey", "tool", "actor", "nowMs"]);
   try {
     return JSON.parse(engine().verifyTokenWithKey(String(token), key, nowMs, tool, actor));
   } catch (e) {

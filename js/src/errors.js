@@ -108,16 +108,26 @@ export class LexeconNetworkError extends LexeconError {
 
 /**
  * The `tool` / `actor` a token must name, checked before they reach the
- * engine (which takes strings only).
+ * engine (which takes strings only). Keys outside `known` are refused.
  * @param {unknown} expect
+ * @param {string[]} [known] the option names the caller takes
  * @returns {{ tool: string | undefined, actor: string | undefined }}
  */
-export function tokenExpectations(expect) {
+export function tokenExpectations(expect, known = ["tool", "actor"]) {
   if (expect === undefined || expect === null) return { tool: undefined, actor: undefined };
   if (typeof expect !== "object" || Array.isArray(expect)) {
     throw new LexeconRequestError("the token check's options must be an object ({ tool?, actor? })", { field: "options" });
   }
   const o = /** @type {Record<string, unknown>} */ (expect);
+  // A misspelt option (`tol`) must not turn the scope check off unnoticed.
+  for (const key of Object.keys(o)) {
+    if (known.includes(key)) continue;
+    const hint =
+      key === "publicKey"
+        ? "; this checks with this node's own key: verify another node's token with verifyToken(token, { publicKey })"
+        : "";
+    throw new LexeconRequestError(`unknown option \`${key}\` for the token check (known: ${known.join(", ")})${hint}`, { field: key });
+  }
   /** @param {"tool" | "actor"} field */
   const text = (field) => {
     const v = o[field];

@@ -127,6 +127,16 @@ test("tokens verify with the node and offline; scope and tampering are caught", 
   // No expectations: null or absent.
   assert.equal((await gov.verifyToken(token, null)).valid, true);
   assert.equal(verifyToken(token, { publicKey: gov.publicKey, tool: null }).valid, true);
+  // A misspelt option is refused: it must not turn the scope check off.
+  const unknown = (key) => (e) => {
+    assert.ok(e instanceof LexeconRequestError, String(e));
+    assert.equal(e.field, key);
+    assert.match(e.message, new RegExp(`unknown option \`${key}\``));
+    return true;
+  };
+  await assert.rejects(gov.verifyToken(token, { tol: "execute" }), unknown("tol"));
+  await assert.rejects(other.verifyToken(token, { publicKey: gov.publicKey }), (e) => unknown("publicKey")(e) && /verifyToken\(token, \{ publicKey \}\)/.test(e.message));
+  assert.throws(() => verifyToken(token, { publicKey: gov.publicKey, tol: "execute" }), unknown("tol"));
 });
 
 test("token checks refuse what they cannot use, and the engine survives it", async () => {
@@ -266,6 +276,49 @@ test("verifyLedger reports the first invalid entry", async () => {
   assert.equal(report.firstInvalid, 2);
   assert.equal(report.entries, 2);
   assert.equal(report.failure.kind, "hash_mismatch");
+});
+
+test("verifyLedger holds storage to the head this node committed", async () => {
+  // Two nodes with the same key, clock and random stream write the same
+  // entries 0..2, then differ at entry 3.
+  const same = { nodeId: "app-1", signingKey: "42".repeat(32), deterministic: { clock: { start_ms: 1_795_525_681_123, step_ms: 1000 }, random_seed: "twin" } };
+  const inner = memoryStorage();
+  const gov = await Lexecon.create({ ...same, policy: guidePolicy(), storage: inner });
+  await gov.decideBatch([search, execute, search]); // entries 1..3
+  const other = memoryStorage();
+  const twin = await Lexecon.create({ ...same, policy: guidePolicy(), storage: other });
+  await twin.decideBatch([search, execute, execute]);
+  assert.deepEqual(other.get(2), inner.get(2));
+  assert.notDeepEqual(other.get(3), inner.get(3));
+
+  // This node, reading storage through a view the test changes.
+  let view = (i) => inner.get(i);
+  let length = () => inner.length();
+  const storage = { append: (b, m) => inner.append(b, m), length: () => length(), get: (i) => view(i) };
+  const node = await Lexecon.create({ ...same, storage });
+  assert.equal(node.head.length, 4);
+  assert.equal((await node.verifyLedger()).valid, true);
+
+  // The last two entries cut off: the rest is a valid chain on its own.
+  length = () => 2;
+  const short = await node.verifyLedger();
+  assert.equal(short.valid, false);
+  assert.equal(short.firstInvalid, 2);
+  assert.equal(short.entries, 2);
+  assert.equal(short.failure.kind, "missing");
+  assert.match(short.failure.message, /committed 4 entries/);
+
+  // Entry 3 replaced by the twin's: a valid chain, but not this node's.
+  length = () => inner.length();
+  view = (i) => (i === 3 ? other.get(3) : inner.get(i));
+  const rewritten = await node.verifyLedger();
+  assert.equal(rewritten.valid, false);
+  assert.equal(rewritten.firstInvalid, 3);
+  assert.equal(rewritten.entries, 3);
+  assert.equal(rewritten.failure.kind, "hash_mismatch");
+  assert.match(rewritten.failure.message, /rewritten at or before/);
+  // The twin's own ledger is valid: only the committed head tells them apart.
+  assert.equal((await twin.verifyLedger()).valid, true);
 });
 
 test("getLedgerEntry by index and by hash", async () => {

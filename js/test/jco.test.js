@@ -285,4 +285,38 @@ test("jco: storage and signer failures, tokens, lookups and request errors throu
   const report = gov.verifyLedger();
   assert.equal(report.valid, true);
   assert.equal(report.entries, 4n);
+
+  // A key given twice in `context` is refused, at any depth (the first and
+  // the last value would read differently to two parsers).
+  for (const [context, field] of [
+    ['{"user_approved": false, "user_approved": true}', "context"],
+    ['{"x": {"a": 1, "a": 2}}', "context.x"],
+  ]) {
+    const dup = payloadOf(() => gov.decide({ ...search, context }));
+    assert.equal(dup.tag, "request");
+    assert.equal(dup.val.field, field);
+    assert.match(dup.val.message, /duplicate key/);
+  }
+  assert.equal(ledger.length, 4);
+
+  // Entries this engine committed, cut off the end: not "valid".
+  const cut = ledger.pop();
+  const short = gov.verifyLedger();
+  assert.equal(short.valid, false);
+  assert.equal(short.firstInvalid, 3n);
+  assert.equal(short.failure.kind, "missing");
+  assert.match(short.failure.message, /committed 4 entries/);
+  ledger.push(cut);
+  assert.equal(gov.verifyLedger().valid, true);
+
+  // A signer whose signatures do not verify with its public key is refused
+  // when a governor opens, before any decision carries its signature.
+  faults.sign = () => new Uint8Array(64);
+  const refusedOpen = payloadOf(() =>
+    instantiate(getCoreModule, imp).engine.Governor.open({ nodeId: "jco", defaultTokenTtl: 300n, maxTokenTtl: 3600n }),
+  );
+  faults.sign = null;
+  assert.equal(refusedOpen.tag, "signer");
+  assert.match(refusedOpen.val.val, /does not verify with its public key/);
+  assert.equal(ledger.length, 4);
 });

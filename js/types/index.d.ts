@@ -211,6 +211,7 @@ export declare class Lexecon {
   decideBatch(requests: DecisionRequest[]): Promise<Array<Decision | BatchItemError>>;
   loadPolicy(policy: object | string): Promise<PolicyLoaded>;
   verifyToken(token: string, expect?: { tool?: string; actor?: string }): Promise<TokenVerification>;
+  /** Checks every stored entry, and the chain against this node's committed head (`head`). */
   verifyLedger(): Promise<LedgerReport>;
   getLedgerEntry(indexOrHash: number | string): Promise<LedgerEntry | null>;
 }

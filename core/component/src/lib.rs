@@ -112,8 +112,8 @@ impl Signer for ImportSigner {
     }
 
     fn public_key(&self) -> [u8; 32] {
-        // A malformed key becomes all zeroes, which no signature verifies
-        // under: tokens then fail closed with `unknown_key`.
+        // A malformed key becomes all zeroes, a weak key: `Governor::open`
+        // refuses it (`Engine::check_signer`).
         wit_signer::public_key().try_into().unwrap_or([0; 32])
     }
 
@@ -418,10 +418,8 @@ fn policy_error_to_wit(e: PolicyError) -> wit::PolicyError {
 fn request_from_wit(r: wit::DecisionRequest) -> Result<DecisionRequest, RequestError> {
     let context = match r.context.as_deref() {
         None => serde_json::Map::new(),
-        Some(text) => serde_json::from_str(text).map_err(|e| RequestError {
-            field: "context".into(),
-            message: format!("must be the text of a JSON object: {e}"),
-        })?,
+        // Keys unique at every depth, as in a request read from JSON.
+        Some(text) => lexecon_core::request::context_from_json(text)?,
     };
     Ok(DecisionRequest {
         request_id: r.request_id,

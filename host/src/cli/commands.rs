@@ -506,7 +506,12 @@ pub fn ledger_create(g: &GlobalArgs) -> Result {
 }
 
 /// `lexecon ledger verify`.
-pub fn ledger_verify(g: &GlobalArgs, verbose: bool, expect_head: Option<&str>) -> Result {
+pub fn ledger_verify(
+    g: &GlobalArgs,
+    verbose: bool,
+    expect_head: Option<&str>,
+    signatures: bool,
+) -> Result {
     if let Some(h) = expect_head
         && !lexecon_core::hash::is_hash_hex(h.as_bytes())
     {
@@ -580,9 +585,32 @@ pub fn ledger_verify(g: &GlobalArgs, verbose: bool, expect_head: Option<&str>) -
                     out.line(&format!("anchor:  entry {index} is {anchor}"));
                 }
             }
+            if signatures {
+                let public_key = node.public_key()?;
+                let checked = check_signatures(&mut storage, report.entries, &public_key)
+                    .map_err(|e| fail(format!("cannot read the ledger: {e}")))?;
+                if let Some((index, why)) = checked {
+                    out.finish()?;
+                    return Err(fail(format!(
+                        "ledger verification failed at entry {index}: {why} (the chain's hashes check out: the entry was rewritten with them recomputed)"
+                    )));
+                }
+                if verbose {
+                    out.line(&format!(
+                        "signatures: every decision signed by this node's key ({})",
+                        lexecon_core::signer::key_id(&public_key)
+                    ));
+                }
+            }
             out.line(&format!(
-                "ledger valid: {} entries, head {}",
-                report.entries, report.head_hash
+                "ledger valid: {} entries, head {}{}",
+                report.entries,
+                report.head_hash,
+                if signatures {
+                    ", signatures checked"
+                } else {
+                    ""
+                }
             ));
             out.finish()
         }
@@ -743,6 +771,50 @@ pub fn token_verify(
 
 /// Threads `ledger verify` checks entries on: one per core (the server
 /// verifies on one reader thread instead, leaving the cores to deciding).
+/// The first of the first `len` entries whose decision is not signed by
+/// `public_key` ([`verify_entry_signature`]), with why; the entries of each
+/// chunk are checked on one thread per core.
+fn check_signatures(
+    storage: &mut node::LedgerStorage,
+    len: u64,
+    public_key: &[u8; 32],
+) -> std::result::Result<Option<(u64, String)>, StorageError> {
+    let threads = verify_threads();
+    let check = |first: u64, part: &[Vec<u8>]| -> Option<(u64, String)> {
+        (first..).zip(part).find_map(|(i, bytes)| {
+            let why = match Entry::parse(bytes) {
+                Ok(e) => lexecon_core::engine::verify_entry_signature(&e, public_key).err()?,
+                Err(e) => format!("not an entry: {e}"),
+            };
+            Some((i, why))
+        })
+    };
+    let mut at = 0;
+    while at < len {
+        let chunk = storage.get_range(at, len.min(at + SCAN_CHUNK * threads as u64))?;
+        if chunk.is_empty() {
+            return Ok(Some((at, "the entry is missing from storage".into())));
+        }
+        let per = chunk.len().div_ceil(threads);
+        let found = std::thread::scope(|scope| {
+            let parts: Vec<_> = chunk
+                .chunks(per)
+                .enumerate()
+                .map(|(k, part)| scope.spawn(move || check(at + (k * per) as u64, part)))
+                .collect();
+            parts.into_iter().find_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some((at, "the check panicked".into())))
+            })
+        });
+        if found.is_some() {
+            return Ok(found);
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(None)
+}
+
 fn verify_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

@@ -846,6 +846,16 @@ impl WasmChainVerifier {
         }
     }
 
+    /// Also holds the chain to what this node committed: `len` entries, the
+    /// last with hash `head` (`ChainVerifier::committed`). Call before the
+    /// first `push`.
+    pub fn committed(&mut self, len: f64, head: &str) {
+        // A length from `WasmEngine.length`: a whole number below 2^53.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let len = len as u64;
+        self.inner = std::mem::take(&mut self.inner).committed(len, head);
+    }
+
     /// Checks the next entry; `false` (and no further progress) once one fails.
     pub fn push(&mut self, bytes: &[u8]) -> bool {
         if self.failure.is_some() {
