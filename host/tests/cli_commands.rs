@@ -563,6 +563,18 @@ fn an_empty_api_key_is_refused_not_ignored() {
         let e = failed(&out);
         assert!(e.contains("LEXECON_API_KEY is set but empty"), "{e}");
     }
+    // Nor one no client could send (HTTP trims header values).
+    for unsendable in ["key\n", " key", "key ", "ke\ty"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lexecon"))
+            .args(["server", "--node-id", &node.id, "--port", "0"])
+            .env("LEXECON_HOME", node.home.path())
+            .env("LEXECON_API_KEY", unsendable)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let e = failed(&out);
+        assert!(e.contains("no client could send it"), "{unsendable:?}: {e}");
+    }
 }
 
 #[test]
@@ -802,6 +814,34 @@ fn verify_signatures_finds_a_decision_rewritten_with_its_hashes_recomputed() {
     let e = failed(&node.cli(&["ledger", "verify", "--signatures"]));
     assert!(
         e.contains("failed at entry 2") && e.contains("does not verify with this node's key"),
+        "{e}"
+    );
+}
+
+/// An installed layout: `prefix/bin/lexecon` finds
+/// `prefix/lib/lexecon/lexecon.wasm` with no LEXECON_COMPONENT (the deploy
+/// example's). A file that is not a component there proves which it read.
+#[test]
+fn an_installed_binary_finds_its_component_under_lib() {
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
+    let prefix = tempfile::tempdir().unwrap();
+    let bin = prefix.path().join("bin");
+    let lib = prefix.path().join("lib/lexecon");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_lexecon"), bin.join("lexecon")).unwrap();
+    std::fs::write(lib.join("lexecon.wasm"), b"not a component").unwrap();
+    let o = std::process::Command::new(bin.join("lexecon"))
+        .args(DECIDE_WEB_SEARCH)
+        .env("LEXECON_HOME", node.home.path())
+        .env_remove("LEXECON_COMPONENT")
+        .env_remove("LEXECON_NODE_ID")
+        .env_remove("LEXECON_CONFIG")
+        .output()
+        .unwrap();
+    let e = failed(&o);
+    assert!(
+        e.contains(&lib.join("lexecon.wasm").display().to_string()),
         "{e}"
     );
 }

@@ -407,6 +407,32 @@ fn slow_and_broken_clients_do_not_block_others() {
         started.elapsed() < Duration::from_secs(5),
         "slow headers were not cut off"
     );
+    // Connections that send nothing, a few bytes of HTTP/2's preface (the
+    // server reads them to tell HTTP/1 from HTTP/2), or nothing more after a
+    // first request, are closed too: each would hold a file descriptor.
+    let silent = TcpStream::connect(&addr).unwrap();
+    let mut preface = TcpStream::connect(&addr).unwrap();
+    preface.write_all(b"PRI * HTTP").unwrap();
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    for (name, mut s) in [("silent", silent), ("preface", preface), ("idle", idle)] {
+        s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let read = s.read_to_end(&mut got);
+        assert!(
+            read.is_ok() && started.elapsed() < Duration::from_secs(5),
+            "{name}: still open after {:?} ({read:?})",
+            started.elapsed()
+        );
+        if name == "idle" {
+            assert!(
+                String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
+                "{got:?}"
+            );
+        }
+    }
     // Garbage instead of HTTP.
     let mut garbage = TcpStream::connect(&addr).unwrap();
     garbage.write_all(b"\x00\x01\x02 not http\r\n\r\n").unwrap();

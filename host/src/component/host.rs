@@ -228,8 +228,10 @@ impl fmt::Display for ComponentError {
         match self {
             Self::NotFound { path } => write!(
                 f,
-                "the engine component is missing at `{}`: run `scripts/build-component.sh` \
-                 (or set {} to the component's path)",
+                "the engine component is missing at `{}`: set {} to the path of \
+                 lexecon.wasm, or install it beside the lexecon binary or in \
+                 ../lib/lexecon/ from it (in a source tree, `scripts/build-component.sh` \
+                 builds it)",
                 path.display(),
                 super::COMPONENT_PATH_ENV
             ),
@@ -559,7 +561,7 @@ impl ComponentHost {
     /// [`ComponentError::NotFound`] (with the command that builds it),
     /// [`ComponentError::Io`], or as [`ComponentHost::new`].
     pub fn from_file(path: &Path, limits: Limits) -> Result<Self, ComponentError> {
-        Self::new(&read_component(path)?, limits)
+        Self::new(&read_component(path)?, limits).map_err(|e| from_path(e, path))
     }
 
     /// Loads the component from [`component_path`](super::component_path)
@@ -583,6 +585,7 @@ impl ComponentHost {
             Some(dir) => Self::new_cached(&wasm, limits, &dir),
             None => Self::new(&wasm, limits),
         }
+        .map_err(|e| from_path(e, &path))
     }
 
     /// The process-wide host for [`component_path`](super::component_path)
@@ -667,6 +670,16 @@ impl ComponentHost {
             .instantiate(&mut store)
             .map(|_| ())
             .map_err(|e| invalid(&e))
+    }
+}
+
+/// `e`, naming the file the component was read from when it did not compile.
+fn from_path(e: ComponentError, path: &Path) -> ComponentError {
+    match e {
+        ComponentError::Invalid(why) => {
+            ComponentError::Invalid(format!("`{}`: {why}", path.display()))
+        }
+        other => other,
     }
 }
 

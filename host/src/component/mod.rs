@@ -106,7 +106,8 @@ pub const COMPONENT_PATH_ENV: &str = "LEXECON_COMPONENT";
 /// 2. `lexecon.wasm` beside the running executable, or one directory up
 ///    (`target/release/lexecon` finds `target/lexecon.wasm`, wherever the
 ///    target directory is; an installed `bin/lexecon` finds `lexecon.wasm`
-///    next to it);
+///    next to it), or in `../lib/lexecon/` (an installed
+///    `/usr/local/bin/lexecon` finds `/usr/local/lib/lexecon/lexecon.wasm`);
 /// 3. `target/lexecon.wasm` in the source tree this crate was built from.
 ///
 /// When none exists, the last is returned so the error names the path that
@@ -118,7 +119,10 @@ pub fn component_path() -> PathBuf {
     let beside_exe = std::env::current_exe().ok().and_then(|exe| {
         let dir = exe.parent()?.to_path_buf();
         let up = dir.parent().map(|d| d.join(COMPONENT_FILE_NAME));
-        [Some(dir.join(COMPONENT_FILE_NAME)), up]
+        let lib = dir
+            .parent()
+            .map(|d| d.join("lib").join("lexecon").join(COMPONENT_FILE_NAME));
+        [Some(dir.join(COMPONENT_FILE_NAME)), up, lib]
             .into_iter()
             .flatten()
             .find(|p| p.is_file())

@@ -22,6 +22,7 @@ pub mod tls;
 pub mod worker;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,9 @@ impl ServerOptions {
     ///
     /// # Errors
     /// When the variable is set but empty (or blank): a secret that did not
-    /// resolve must not silently turn authentication off.
+    /// resolve must not silently turn authentication off; when it has
+    /// surrounding whitespace or control characters, which no HTTP header
+    /// can carry (every request would be refused).
     pub fn from_env() -> Result<Self, String> {
         Self::with_api_key(std::env::var(API_KEY_ENV).ok())
     }
@@ -98,6 +101,17 @@ impl ServerOptions {
         if api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(format!(
                 "{API_KEY_ENV} is set but empty: set it to the API key, or unset it to run without authentication"
+            ));
+        }
+        // HTTP trims a header value's surrounding whitespace and cannot
+        // carry control characters: such a key could never be presented.
+        if let Some(k) = api_key.as_deref()
+            && (k.trim() != k || k.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "{API_KEY_ENV} has surrounding whitespace, a line break or a control character \
+                 (a secret file written with `echo`?): no client could send it in a header; \
+                 set it to the key alone"
             ));
         }
         Ok(Self {
@@ -489,7 +503,11 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // Set when the connection's first request reaches the router.
+                let requested = Arc::new(AtomicBool::new(false));
+                let seen = Arc::clone(&requested);
                 let svc = router.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                    seen.store(true, Ordering::Relaxed);
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req
                 });
@@ -498,16 +516,19 @@ async fn serve(
                 let builder = builder.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let started = tokio::time::Instant::now();
                     match tls {
                         Some(acceptor) => match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                             Ok(Ok(s)) => {
-                                let _ = watcher.watch(builder.serve_connection(TokioIo::new(s), svc)).await;
+                                let conn = watcher.watch(builder.serve_connection(TokioIo::new(s), svc));
+                                first_request_within(conn, started + timeout, &requested, peer).await;
                             }
                             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         },
                         None => {
-                            let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await;
+                            let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                            first_request_within(conn, started + timeout, &requested, peer).await;
                         }
                     }
                 });
@@ -520,6 +541,31 @@ async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them"),
     }
+}
+
+/// Runs a connection, closing it at `deadline` unless its first request has
+/// arrived by then. hyper's header read timeout starts only once the
+/// connection's protocol is known (hyper-util's auto builder reads the
+/// first bytes to tell HTTP/1 from HTTP/2 with no timer), so a peer that
+/// connects and sends nothing, or a few bytes, would otherwise hold its
+/// connection, and a file descriptor, for as long as it likes. Between
+/// requests, hyper's own timeout applies.
+async fn first_request_within<F: std::future::Future>(
+    conn: F,
+    deadline: tokio::time::Instant,
+    requested: &AtomicBool,
+    peer: std::net::SocketAddr,
+) {
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = &mut conn => return,
+        () = tokio::time::sleep_until(deadline) => {}
+    }
+    if !requested.load(Ordering::Relaxed) {
+        tracing::debug!(%peer, "closed a connection that sent no request in time");
+        return;
+    }
+    conn.await;
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -1058,6 +1058,52 @@ struct TlsOptions {
     keys: HashSet<String>,
 }
 
+/// libpq's connection option names (PostgreSQL 17), which an error may show.
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "sslnegotiation",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
 /// Options lexecon refuses with a clear message instead of the driver's
 /// "unknown option".
 const UNSUPPORTED_TLS_KEYS: &[&str] = &[
@@ -1161,9 +1207,19 @@ fn split_key_values(s: &str) -> Result<TlsOptions, PostgresStorageError> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(PostgresStorageError::InvalidConfig(format!(
-                "option `{key}` has no `=value`"
-            )));
+            // The word may be a password's tail (`password=my pass`) or a
+            // mistyped URL with its credentials: named only when it is an
+            // option name.
+            return Err(PostgresStorageError::InvalidConfig(
+                if LIBPQ_KEYWORDS.contains(&key.as_str()) {
+                    format!("option `{key}` has no `=value`")
+                } else {
+                    "a word that is not a `key=value` option (not shown: it may hold a \
+                     password; quote a value with spaces, password='…'; a URL starts with \
+                     postgresql:// or postgres://)"
+                        .to_owned()
+                },
+            ));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -1364,6 +1420,28 @@ mod tests {
             pick("host=h sslmode=require sslcert=/c.pem"),
             Err(PostgresStorageError::InvalidConfig(_))
         ));
+    }
+
+    #[test]
+    fn a_malformed_connection_string_is_never_echoed() {
+        for text in [
+            "postgresq://postgres:S3cretPW@127.0.0.1/db",
+            "postgresql:/postgres:S3cretPW@127.0.0.1/db",
+            "mysql://a:S3cretPW@h/db",
+            "host=h password=S3cret PW",
+        ] {
+            let Err(e) = split_tls_options(text) else {
+                panic!("{text}: accepted")
+            };
+            let shown = e.to_string();
+            assert!(
+                !shown.contains("S3cret") && !shown.contains("PW"),
+                "{shown}"
+            );
+            assert!(shown.contains("not a `key=value` option"), "{shown}");
+        }
+        let e = split_tls_options("host=h port").unwrap_err().to_string();
+        assert!(e.contains("option `port` has no `=value`"), "{e}");
     }
 
     #[test]
