@@ -242,9 +242,15 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     resp
 }
 
+/// Observes the latency of `n` decisions asked of the engine together
+/// (nothing when `n` is 0: a request refused before the engine is not a
+/// decision, and its quick answer would hide slow ones).
 fn observe_latency(state: &Shared, start: Instant, what: &str, n: usize) {
+    if n == 0 {
+        return;
+    }
     let elapsed = start.elapsed();
-    state.metrics.latency.observe(elapsed);
+    state.metrics.latency.observe_n(elapsed, n as u64);
     if elapsed > SLOW_DECISION {
         tracing::warn!(
             latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -314,12 +320,13 @@ fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
 pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     inc(&state.metrics.requests_total);
-    // A body that never arrived is the client's time, not a decision's.
-    let mut arrived = false;
+    // Only what reaches the engine is a decision's latency: a body that
+    // never arrived was the client's time, a refused request no decision.
+    let mut asked = 0;
     let result = async {
         let bytes = read_bytes(&state, req, MAX_BODY_BYTES).await?;
-        arrived = true;
         let request = parse_request(&bytes)?;
+        asked = 1;
         let mut decisions = run_engine(&state, vec![request]).await?;
         decisions
             .pop()
@@ -335,9 +342,7 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
             e.into_response()
         }
     };
-    if arrived {
-        observe_latency(&state, start, "decision", 1);
-    }
+    observe_latency(&state, start, "decision", asked);
     resp
 }
 
@@ -428,7 +433,8 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
 /// body that cannot be read as a batch counts as one invalid request.
 pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
-    let mut arrived = false;
+    // The decisions asked of the engine (see `observe_latency`).
+    let mut asked = 0;
     let result = async {
         let unreadable = |e: ApiError| {
             inc(&state.metrics.requests_total);
@@ -440,7 +446,6 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         let bytes = read_bytes(&state, req, MAX_LARGE_BODY_BYTES)
             .await
             .map_err(unreadable)?;
-        arrived = true;
         let items = batch_items(&bytes).map_err(unreadable)?;
         add(&state.metrics.requests_total, items.len() as u64);
         if items.len() > MAX_BATCH {
@@ -468,6 +473,7 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         if requests.is_empty() {
             return Ok(Vec::new());
         }
+        asked = requests.len();
         run_engine(&state, requests).await
     }
     .await;
@@ -475,9 +481,7 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         Ok(decisions) => json_response(StatusCode::OK, &json!({ "decisions": decisions })),
         Err(e) => e.into_response(),
     };
-    if arrived {
-        observe_latency(&state, start, "batch", 0);
-    }
+    observe_latency(&state, start, "batch", asked);
     resp
 }
 

@@ -10,7 +10,7 @@
 //! | `lexecon_decision_requests_escalated` | counter | of those, escalations (human confirmation required) |
 //! | `lexecon_decision_requests_invalid` | counter | requests refused as invalid (400/413/422) |
 //! | `lexecon_decision_requests_failed` | counter | requests answered 503 (storage, signer: fail closed) |
-//! | `lexecon_decision_latency_seconds` | histogram | time to answer a `/decide` or `/decide/batch` call whose body arrived (from the request's start: receiving, queueing and fsync included; a body that never arrives is not counted) |
+//! | `lexecon_decision_latency_seconds` | histogram | one observation per decision asked of the engine: the time to answer its `/decide` or `/decide/batch` call (from the request's start: receiving, queueing and fsync included; each decision of a batch observes the batch's time); a request refused before the engine (malformed, invalid, a body that never arrived) is no decision and is not counted |
 //! | `lexecon_ledger_entries_total` | counter | entries in the ledger |
 //! | `lexecon_ledger_verification_failures` | counter | chain verifications (startup, periodic, `GET /ledger/verify`) that found a broken chain |
 //! | `lexecon_active_tokens` | gauge | capability tokens issued by this process and not yet expired |
@@ -43,19 +43,27 @@ pub struct Histogram {
 impl Histogram {
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
+        self.observe_n(d, 1);
+    }
+
+    /// Records `n` observations of `d` (the decisions of one batch, each of
+    /// which waited `d`).
+    pub fn observe_n(&self, d: Duration, n: u64) {
         let secs = d.as_secs_f64();
         if let Some(c) = LATENCY_BUCKETS
             .iter()
             .position(|b| secs <= *b)
             .and_then(|i| self.counts.get(i))
         {
-            c.fetch_add(1, Ordering::Relaxed);
+            c.fetch_add(n, Ordering::Relaxed);
         }
         self.sum_nanos.fetch_add(
-            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            u64::try_from(d.as_nanos())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(n),
             Ordering::Relaxed,
         );
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Number of observations.
