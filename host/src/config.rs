@@ -792,6 +792,27 @@ impl Config {
         Ok(())
     }
 
+    /// Makes the TLS certificate and key and the log file what `ledger.path`
+    /// is: `~` expanded, a relative path relative to the node directory
+    /// (not to wherever the process was started: `/` under systemd).
+    pub fn resolve_paths(&mut self, node_dir: &Path) {
+        let tls = &mut self.server.tls;
+        for p in [
+            &mut tls.cert_file,
+            &mut tls.key_file,
+            &mut self.logging.file_path,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = match p.to_str() {
+                Some(text) => resolve_path(text, node_dir),
+                None if p.is_relative() => node_dir.join(&*p),
+                None => continue,
+            };
+        }
+    }
+
     /// The ledger file for a node directory: `ledger.path` (`~` expanded,
     /// relative to `node_dir`) or `node_dir/ledger.db`.
     pub fn ledger_path(&self, node_dir: &Path) -> PathBuf {
@@ -865,6 +886,25 @@ monitoring:
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn file_paths_are_relative_to_the_node_directory() {
+        let mut c = Config::parse(
+            "server:\n  tls:\n    enabled: true\n    cert_file: tls/cert.pem\n    key_file: /etc/k.pem\nlogging:\n  output: file\n  file_path: logs/lexecon.log\n",
+            "test",
+        )
+        .unwrap();
+        c.resolve_paths(Path::new("/srv/node"));
+        assert_eq!(
+            c.server.tls.cert_file.unwrap(),
+            Path::new("/srv/node/tls/cert.pem")
+        );
+        assert_eq!(c.server.tls.key_file.unwrap(), Path::new("/etc/k.pem"));
+        assert_eq!(
+            c.logging.file_path.unwrap(),
+            Path::new("/srv/node/logs/lexecon.log")
+        );
+    }
 
     const GUIDE_STEP3: &str = r#"
 node_id: production-node

@@ -363,6 +363,7 @@ pub fn open_node(
         None => (Config::load(&paths.config)?, paths.config.clone()),
     };
     config.apply_env(|k| std::env::var(k).ok())?;
+    config.resolve_paths(&paths.dir);
     if let Some(cid) = &config.node_id
         && *cid != id
     {
