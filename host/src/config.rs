@@ -574,7 +574,21 @@ impl Config {
         if let Some(v) = env("LEXECON_LEDGER_CONNECTION_STRING") {
             self.ledger.connection_string = Some(v);
         }
-        self.check()
+        // A value that came from the environment is blamed on its variable,
+        // not on a config key the file may not even have.
+        self.check().map_err(|e| match e {
+            ConfigError::Unsupported { key, message } => match ENV_OVERRIDES
+                .iter()
+                .find(|(var, k)| *k == key && env(var).is_some())
+            {
+                Some((var, _)) => ConfigError::Env {
+                    var: (*var).to_string(),
+                    message: format!("{message} (it sets `{key}`)"),
+                },
+                None => ConfigError::Unsupported { key, message },
+            },
+            other => other,
+        })
     }
 
     /// Checks the values that types alone do not.
@@ -719,6 +733,12 @@ impl Config {
                     ));
                 }
             }
+        }
+        if l.path.as_deref().is_some_and(|p| p.trim().is_empty()) {
+            return Err(unsupported(
+                "ledger.path",
+                "must not be empty (leave it out for the node's ledger.db)",
+            ));
         }
         let g = &self.logging;
         crate::logging::parse_level(&g.level).map_err(|m| unsupported("logging.level", &m))?;
@@ -1024,6 +1044,24 @@ capability:
             .apply_env(|k| (k == "LEXECON_PORT").then(|| "x".to_string()))
             .unwrap_err();
         assert!(e.to_string().contains("LEXECON_PORT"));
+        // A value the checks refuse is blamed on the variable that gave it.
+        for (var, value, key) in [
+            ("LEXECON_HOST", "", "server.host"),
+            ("LEXECON_WORKERS", "0", "server.workers"),
+            ("LEXECON_LOG_LEVEL", "loud", "logging.level"),
+            ("LEXECON_LEDGER_PATH", " ", "ledger.path"),
+        ] {
+            let mut c = Config::parse(&default_config_yaml("n1"), "config.yaml").unwrap();
+            let e = c
+                .apply_env(|k| (k == var).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("environment variable `{var}`:"))
+                    && e.contains(&format!("(it sets `{key}`)")),
+                "{e}"
+            );
+        }
     }
 
     #[test]
