@@ -40,6 +40,14 @@ pub trait DecisionEngine: Send {
 
     /// The node's Ed25519 public key.
     fn public_key(&self) -> [u8; 32];
+
+    /// Reads and applies entries other writers appended (replicas on one
+    /// PostgreSQL ledger), so the policy and head this engine reports are
+    /// the ledger's.
+    ///
+    /// # Errors
+    /// Storage errors, entries that do not link.
+    fn catch_up(&mut self) -> Result<(), EngineError>;
 }
 
 /// `lexecon-core` running natively over any [`Storage`].
@@ -90,6 +98,10 @@ impl<S: Storage + Send> DecisionEngine for NativeEngine<S> {
 
     fn public_key(&self) -> [u8; 32] {
         self.governor.engine().public_key()
+    }
+
+    fn catch_up(&mut self) -> Result<(), EngineError> {
+        self.governor.catch_up()
     }
 }
 

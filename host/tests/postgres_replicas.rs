@@ -467,7 +467,8 @@ fn rate_limits_count_across_replicas() {
 }
 
 /// `/status` and `GET /policies` on a replica name the policy its decisions
-/// are made under, also when another replica (here the CLI) loaded it.
+/// are made under, also when another replica (here the CLI) loaded it, and
+/// before this replica decided anything under it.
 #[test]
 fn a_replica_reports_the_policy_another_replica_loaded() {
     let db = TestDb::create();
@@ -493,6 +494,11 @@ fn a_replica_reports_the_policy_another_replica_loaded() {
         &b,
         r#"{"name": "loaded elsewhere", "mode": "permissive", "relations": []}"#,
     );
+    // Before this replica decides again: it catches up to answer.
+    let shown = status("/status");
+    assert_eq!(shown["policy"]["name"], "loaded elsewhere", "{shown}");
+    assert_eq!(shown["ledger_length"], 3, "{shown}");
+    assert_eq!(status("/policies")["active"]["name"], "loaded elsewhere");
     let after = client(&server.url).decide(&read_request("after")).unwrap();
     assert_ne!(after.policy_version_hash, first.policy_version_hash);
     let shown = status("/status");

@@ -1169,4 +1169,8 @@ impl DecisionEngine for ComponentEngine {
     fn public_key(&self) -> [u8; 32] {
         self.public_key
     }
+
+    fn catch_up(&mut self) -> Result<(), EngineError> {
+        ComponentEngine::catch_up(self)
+    }
 }

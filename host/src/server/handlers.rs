@@ -200,6 +200,7 @@ pub async fn health(State(state): State<Shared>) -> Response {
 
 /// `GET /status`.
 pub async fn status(State(state): State<Shared>) -> Response {
+    refresh_replica(&state).await;
     let snap = state.engine.snapshot();
     json_response(
         StatusCode::OK,
@@ -217,6 +218,15 @@ pub async fn status(State(state): State<Shared>) -> Response {
             "uptime_seconds": state.started.elapsed().as_secs_f64(),
         }),
     )
+}
+
+/// On a replica of a PostgreSQL ledger, catches up with what the others
+/// appended (a policy they loaded, the head), so what it reports is the
+/// ledger's, not what it knew at its own last decision.
+async fn refresh_replica(state: &Shared) {
+    if state.storage_kind == "postgresql" {
+        state.engine.refresh().await;
+    }
 }
 
 /// `GET /metrics`: Prometheus text.
@@ -776,6 +786,7 @@ pub async fn list_policies(State(state): State<Shared>) -> Response {
         .await;
     match result {
         Ok(Ok(loads)) => {
+            refresh_replica(&state).await;
             let snap = state.engine.snapshot();
             json_response(
                 StatusCode::OK,

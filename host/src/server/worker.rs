@@ -79,6 +79,10 @@ enum Job {
         text: String,
         reply: oneshot::Sender<Result<PolicyLoaded, WorkerError>>,
     },
+    /// Catch up with other writers, then publish the state.
+    Refresh {
+        reply: oneshot::Sender<()>,
+    },
     Stop,
 }
 
@@ -189,6 +193,7 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Self::Decide { .. } => "Decide",
             Self::LoadPolicy { .. } => "LoadPolicy",
+            Self::Refresh { .. } => "Refresh",
             Self::Stop => "Stop",
         })
     }
@@ -219,6 +224,17 @@ impl EngineHandle {
             .await
             .map_err(|_| WorkerError::Stopped)?;
         rx.await.map_err(|_| WorkerError::Stopped)?
+    }
+
+    /// Catches the engine up with entries other replicas appended and
+    /// publishes its state, so that [`EngineHandle::snapshot`] shows the
+    /// ledger's policy and head rather than those of this replica's last
+    /// decision. Failures are logged; the snapshot then stays as it was.
+    pub async fn refresh(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Job::Refresh { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Whether the engine thread is still taking work.
@@ -382,6 +398,23 @@ fn run(mut engine: Box<dyn DecisionEngine>, mut rx: mpsc::Receiver<Job>, deliver
         };
         match job {
             Job::Stop => return,
+            // With deferred syncs (the file ledger, one writer) there is no
+            // one to catch up with, and the engine's state may hold entries
+            // not yet durable, which must not be published early.
+            Job::Refresh { reply } if delivery.committer.is_some() => {
+                let _ = reply.send(());
+            }
+            Job::Refresh { reply } => {
+                match engine.catch_up() {
+                    // What it caught up with is durable already (read back
+                    // from storage): published at once.
+                    Ok(()) => publish(&delivery.snapshot, engine.as_ref()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "catching up with the ledger for a status read failed");
+                    }
+                }
+                let _ = reply.send(());
+            }
             Job::LoadPolicy { text, reply } => match engine.load_policy(&text) {
                 Ok(loaded) => delivery.send(Answers {
                     state: state(engine.as_ref(), true),
