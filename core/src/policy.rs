@@ -589,6 +589,17 @@ impl Policy {
 
 /// `text` is the policy's JSON text (empty when parsed from a value: no
 /// line or column then).
+// The names each enum field takes, as serde words them; a unit test holds
+// them to the types (asking serde at run time would add ~10 KB of wasm).
+const MODES: &str = "expected `strict` or `permissive`";
+const TERM_KINDS: &str = "expected one of `actor`, `action`, `data_class`, `tool`";
+const SENSITIVITIES: &str = "expected one of `low`, `medium`, `high`, `critical`";
+const RELATION_KINDS: &str = "expected `permits` or `forbids`";
+const CONSTRAINT_ACTIONS: &str =
+    "expected one of `require_human_confirmation`, `rate_limit`, `allow`, `deny`";
+const ELSE_ACTIONS: &str = "expected one of `allow`, `deny`, `require_human_confirmation`";
+const RATE_PERS: &str = "expected one of `actor`, `tool`, `user`";
+
 fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>, text: &str) -> PolicyError {
     let inner = e.inner();
     let path = crate::object_only::named_path(e.path());
@@ -602,19 +613,43 @@ fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>, text: &str) ->
     if let Some(stripped) = message.strip_suffix(&suffix) {
         message = stripped.to_string();
     }
+    let last = path.rsplit('.').next().unwrap_or_default();
+    // The enum fields: what they are called, and the names they take (in
+    // serde's words, from the type itself, so the list cannot go stale).
+    let choice: Option<(&str, &str)> = match last {
+        "type" if path.starts_with("relations") => Some(("relation type", RELATION_KINDS)),
+        "type" => Some(("term type", TERM_KINDS)),
+        "mode" => Some(("mode", MODES)),
+        "action" if path.starts_with("constraints") => {
+            Some(("constraint action", CONSTRAINT_ACTIONS))
+        }
+        "else_action" => Some(("else_action", ELSE_ACTIONS)),
+        "sensitivity" => Some(("sensitivity", SENSITIVITIES)),
+        "per" => Some(("rate limit `per`", RATE_PERS)),
+        _ => None,
+    };
     if let Some(rest) = message.strip_prefix("unknown variant ") {
-        let last = path.rsplit('.').next().unwrap_or_default();
-        let noun = match last {
-            "type" if path.starts_with("relations") => "relation type",
-            "type" => "term type",
-            "mode" => "mode",
-            "action" => "constraint action",
-            "else_action" => "else_action",
-            "sensitivity" => "sensitivity",
-            "per" => "rate limit `per`",
-            _ => "value",
-        };
+        let noun = choice.map_or("value", |(noun, _)| noun);
         message = format!("unknown {noun} {rest}");
+    } else if message == "expected value"
+        && let Some((noun, names)) = choice
+    {
+        // serde_json says only "expected value" when an enum is given
+        // something other than a string.
+        let got = text
+            .lines()
+            .nth(inner.line().saturating_sub(1))
+            .and_then(|l| l.get(inner.column().saturating_sub(1)..))
+            .map_or("", str::trim_start);
+        let kind = match got.chars().next() {
+            Some('0'..='9' | '-') => "a number",
+            Some('t' | 'f') => "a boolean",
+            Some('n') => "null",
+            Some('[') => "an array",
+            Some('{') => "an object",
+            _ => "something else",
+        };
+        message = format!("the {noun} must be a string: {names}, got {kind}");
     }
     let (line, column) = if inner.line() == 0 {
         (None, None)
@@ -1295,6 +1330,25 @@ mod tests {
         assert_eq!(e.path, "relations[0].objet");
     }
 
+    /// serde's list of the names an enum takes, from the error for a name
+    /// it does not take.
+    fn expected_names<T: serde::de::DeserializeOwned>() -> String {
+        let e = serde_json::from_str::<T>("\"\"").err().unwrap().to_string();
+        let e = e.split(" at line ").next().unwrap();
+        e.get(e.find("expected ").unwrap()..).unwrap().to_string()
+    }
+
+    #[test]
+    fn the_enum_names_in_errors_are_the_types_own() {
+        assert_eq!(MODES, expected_names::<Mode>());
+        assert_eq!(TERM_KINDS, expected_names::<TermKind>());
+        assert_eq!(SENSITIVITIES, expected_names::<Sensitivity>());
+        assert_eq!(RELATION_KINDS, expected_names::<RelationKind>());
+        assert_eq!(CONSTRAINT_ACTIONS, expected_names::<ConstraintAction>());
+        assert_eq!(ELSE_ACTIONS, expected_names::<ElseAction>());
+        assert_eq!(RATE_PERS, expected_names::<RatePer>());
+    }
+
     #[test]
     fn wrong_types_are_errors() {
         let e = Policy::parse(r#"{"name": 5}"#).unwrap_err();
@@ -1308,6 +1362,29 @@ mod tests {
         );
         let e = Policy::parse("{\"name\": \"p\",").unwrap_err();
         assert!(e.line.is_some());
+        // An enum given something other than a string: serde_json says only
+        // "expected value"; the error says what the field takes.
+        for (text, path, message) in [
+            (
+                r#"{"name": "p", "mode": 5}"#,
+                "mode",
+                "the mode must be a string: expected `strict` or `permissive`, got a number",
+            ),
+            (
+                r#"{"name": "p", "relations": [{"type": true, "subject": "a", "action": "b", "object": "c"}]}"#,
+                "relations[0].type",
+                "the relation type must be a string: expected `permits` or `forbids`, got a boolean",
+            ),
+            (
+                r#"{"name": "p", "constraints": [{"name": "c", "action": [], "condition": "risk_level >= 4"}]}"#,
+                "constraints[0].action",
+                "the constraint action must be a string: expected one of `require_human_confirmation`, `rate_limit`, `allow`, `deny`, got an array",
+            ),
+        ] {
+            let e = Policy::parse(text).unwrap_err();
+            assert_eq!((e.path.as_str(), e.message.as_str()), (path, message));
+            assert_eq!(e.line, Some(1));
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ import {
   LexeconConfigError,
   LexeconError,
   LexeconLedgerError,
+  LexeconPolicyError,
   LexeconRequestError,
   LexeconStorageError,
   fromEngine,
@@ -263,10 +264,19 @@ export class Lexecon {
     if (typeof policy === "string") text = policy;
     else if (policy !== null && typeof policy === "object") text = JSON.stringify(policy, null, 2);
     else return Promise.reject(new LexeconConfigError("policy must be an object or JSON text"));
-    return this.#submit(
+    const loading = this.#submit(
       () => this.#run(() => this.#engine.preparePolicy(text)),
       (out) => out.policy,
     );
+    if (typeof policy === "string") return loading;
+    // Line and column would point into JSON.stringify's text, which the
+    // caller never saw: an object's errors name the path alone.
+    return loading.catch((e) => {
+      if (e instanceof LexeconPolicyError && e.line !== null) {
+        throw new LexeconPolicyError(e.message.replace(/ \(line \d+, column \d+\)$/, ""), { path: e.path });
+      }
+      throw e;
+    });
   }
 
   /**

@@ -96,6 +96,16 @@ test("policy errors carry path, line and column; a policy is recorded once", asy
     assert.equal(typeof e.column, "number");
     return true;
   });
+  // Given as an object, the text is JSON.stringify's, which the caller never
+  // saw: the path alone, and what the field takes.
+  await assert.rejects(gov.loadPolicy({ name: "p", mode: 5 }), (e) => {
+    assert.ok(e instanceof LexeconPolicyError);
+    assert.equal(e.path, "mode");
+    assert.equal(e.line, null);
+    assert.equal(e.column, null);
+    assert.equal(e.message, "invalid policy: mode: the mode must be a string: expected `strict` or `permissive`, got a number");
+    return true;
+  });
   assert.equal(gov.policyHash, null);
   const no = await gov.decide(search);
   assert.match(no.reason, /no policy/);
