@@ -592,7 +592,7 @@ pub fn ledger_verify(
                 if let Some((index, why)) = checked {
                     out.finish()?;
                     return Err(fail(format!(
-                        "ledger verification failed at entry {index}: {why} (the chain's hashes check out: the entry was rewritten with them recomputed)"
+                        "ledger verification failed at entry {index}: {why} (its chain hashes check out: only the signature shows it)"
                     )));
                 }
                 if verbose {
