@@ -39,6 +39,7 @@ use lexecon::storage::file::FileStorage;
 use lexecon::storage::postgres::{MAX_HELD_CATCH_UP, PostgresStorage};
 use lexecon::storage::{EntryRecord, Storage, StorageError};
 use lexecon_core::{Decision, DecisionRequest, Entry};
+use support::ledger::export;
 use support::pg::TestDb;
 use support::server::{ServerProcess, TestNode, config_yaml, example_policy, stderr, stdout};
 
@@ -1032,25 +1033,6 @@ fn check_integrity_finds_an_altered_entry_hash_column() {
         "{}",
         stderr(&out)
     );
-}
-
-/// Every entry of `storage`, as the records an `append` takes.
-fn export(storage: &mut impl Storage) -> Vec<EntryRecord> {
-    let len = storage.len().unwrap();
-    storage
-        .get_range(0, len)
-        .unwrap()
-        .into_iter()
-        .map(|bytes| {
-            let e = Entry::parse(&bytes).unwrap();
-            EntryRecord {
-                index: e.index,
-                entry_hash: e.entry_hash,
-                prev_hash: e.prev_hash,
-                bytes,
-            }
-        })
-        .collect()
 }
 
 #[test]
