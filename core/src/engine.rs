@@ -33,6 +33,15 @@ use crate::time::{Clock, format_rfc3339_ms};
 
 /// Domain separation for the signature of a denial's decision hash.
 pub const DECISION_SIGNING_CONTEXT: &[u8] = b"lexecon-decision-v1\n";
+
+/// What a denial's signature covers: `DECISION_SIGNING_CONTEXT ‖
+/// decision_hash` (its lowercase hex text; DESIGN.md §6).
+fn decision_signing_message(decision_hash: &str) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(DECISION_SIGNING_CONTEXT.len() + decision_hash.len());
+    msg.extend_from_slice(DECISION_SIGNING_CONTEXT);
+    msg.extend_from_slice(decision_hash.as_bytes());
+    msg
+}
 /// `policy_version_hash` when no policy is loaded.
 pub const NO_POLICY: &str = "none";
 
@@ -547,8 +556,7 @@ impl Engine {
                 (sig, Some(CapabilityToken { claims, token }))
             }
             None => {
-                let mut msg = DECISION_SIGNING_CONTEXT.to_vec();
-                msg.extend_from_slice(decision_hash.as_bytes());
+                let msg = decision_signing_message(&decision_hash);
                 (self.signer.sign(&msg)?, None)
             }
         };
@@ -715,8 +723,7 @@ pub fn verify_decision_signature(
             Ok(())
         }
         None => {
-            let mut msg = DECISION_SIGNING_CONTEXT.to_vec();
-            msg.extend_from_slice(decision.decision_hash.as_bytes());
+            let msg = decision_signing_message(&decision.decision_hash);
             crate::signer::verify(public_key, &msg, &sig).map_err(|_| TokenError::BadSignature)
         }
     }
@@ -792,11 +799,7 @@ pub fn verify_entry_signature(entry: &Entry, public_key: &[u8; 32]) -> Result<()
             claims.write_canonical(&mut canonical);
             capability::signing_message(&canonical).to_vec()
         }
-        _ => {
-            let mut msg = DECISION_SIGNING_CONTEXT.to_vec();
-            msg.extend_from_slice(decision_hash.as_bytes());
-            msg
-        }
+        _ => decision_signing_message(&decision_hash),
     };
     crate::signer::verify(public_key, &message, &signature).map_err(|_| {
         "its signature does not verify with this node's key: it was forged or altered".to_string()
