@@ -14,7 +14,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lexecon_core::capability::{Expect, verify_token as core_verify_token};
-use lexecon_core::engine::verify_storage;
+use lexecon_core::engine::verify_storage_from;
 use lexecon_core::ledger::Entry;
 use lexecon_core::policy::PolicyError;
 use lexecon_core::request::MAX_BATCH;
@@ -711,28 +711,18 @@ pub async fn verify_chain(state: &Shared) -> Result<lexecon_core::VerifyReport, 
         .acquire()
         .await
         .map_err(|_| ApiError::from_worker(&WorkerError::Stopped))?;
-    // Taken first: the ledger only grows while it is read.
+    // Taken first: the ledger only grows while it is read. The chain is
+    // held to it: an end this server committed that is gone, or a chain
+    // rewritten up to its head, does not verify.
     let committed = state.engine.snapshot();
-    let mut report = state
+    let verifier = lexecon_core::ledger::ChainVerifier::new()
+        .committed(committed.ledger_len, &committed.head_hash);
+    let report = state
         .reader
-        .run(|s| verify_storage(s, |_| {}))
+        .run(move |s| verify_storage_from(s, verifier, 1, |_| {}))
         .await
         .map_err(|e| ApiError::from_worker(&e))?
         .map_err(|e| ApiError::from_worker(&WorkerError::Engine(e)))?;
-    if report.valid && report.entries < committed.ledger_len {
-        // A valid but shorter chain: the end this server committed is gone.
-        let index = report.entries;
-        report.valid = false;
-        report.first_invalid = Some(index);
-        report.failure = Some(lexecon_core::ledger::VerifyFailure {
-            index,
-            kind: lexecon_core::ledger::FailureKind::Missing,
-            message: format!(
-                "entry {index} is missing: this server has committed {} entries (head {}); entries were removed from the end or the ledger was replaced",
-                committed.ledger_len, committed.head_hash
-            ),
-        });
-    }
     if !report.valid {
         inc(&state.metrics.verification_failures);
         tracing::error!(
