@@ -1,6 +1,6 @@
 //! Crash and shutdown tests against the real binary: `kill -9` mid-load,
 //! restart, `lexecon ledger verify` passes and every decision a client
-//! received is in the ledger; SIGTERM drains in-flight requests.
+//! received is in the ledger; SIGTERM and SIGHUP drain in-flight requests.
 
 #![allow(
     clippy::unwrap_used,
@@ -149,6 +149,17 @@ fn kill_9_mid_load_loses_no_acknowledged_decision() {
 
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
+    stops_cleanly_on("TERM");
+}
+
+/// SIGHUP (a closed terminal, a supervisor's reload) stops the server as
+/// SIGTERM does, instead of ending it on the spot.
+#[test]
+fn sighup_drains_in_flight_requests_and_exits_cleanly() {
+    stops_cleanly_on("HUP");
+}
+
+fn stops_cleanly_on(signal: &str) {
     let node = TestNode::with_config(
         Some(&example_policy("read_only.json")),
         &config_yaml("test-node", UNLIMITED, ""),
@@ -157,9 +168,9 @@ fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
     let stop = Arc::new(AtomicBool::new(false));
     let workers = drive(&server.url, 8, &stop);
     std::thread::sleep(Duration::from_millis(500));
-    let status = server.terminate();
+    let status = server.signal(signal);
     stop.store(true, Ordering::Relaxed);
-    assert!(status.success(), "exit status {status}");
+    assert!(status.success(), "exit status after SIG{signal}: {status}");
     let received: Vec<Decision> = workers
         .into_iter()
         .flat_map(|w| w.join().unwrap())

@@ -37,6 +37,30 @@ function signingSeed(key) {
   return keyBytes(key, "signingKey", "PRIVATE KEY");
 }
 
+/**
+ * `verifyLedger`'s options: whether to check signatures. A misspelt option
+ * must not turn the signature check off unnoticed.
+ * @param {unknown} options
+ * @returns {boolean}
+ */
+function ledgerOptions(options) {
+  if (options === undefined || options === null) return false;
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new LexeconRequestError("verifyLedger's options must be an object ({ signatures? })", { field: "options" });
+  }
+  const o = /** @type {Record<string, unknown>} */ (options);
+  for (const key of Object.keys(o)) {
+    if (key !== "signatures") {
+      throw new LexeconRequestError(`unknown option \`${key}\` for verifyLedger (known: signatures)`, { field: key });
+    }
+  }
+  if (o.signatures === undefined) return false;
+  if (typeof o.signatures !== "boolean") {
+    throw new LexeconRequestError(`signatures must be a boolean, got ${typeof o.signatures}`, { field: "signatures" });
+  }
+  return o.signatures;
+}
+
 /** @param {string} json */
 function parse(json) {
   return JSON.parse(json);
@@ -296,15 +320,20 @@ export class Lexecon {
   }
 
   /**
-   * Walks every stored entry and checks hashes and links.
+   * Walks every stored entry and checks hashes and links; with
+   * `{ signatures: true }` also that every decision is signed by this node's
+   * key (what a rewrite with recomputed hashes cannot fake).
+   * @param {{ signatures?: boolean }} [options]
    * @returns {Promise<import("../types/index.js").LedgerReport>}
    */
-  async verifyLedger() {
+  async verifyLedger(options) {
+    const signatures = ledgerOptions(options);
     const verifier = new (engine().WasmChainVerifier)();
     try {
       // Held to this node's own head too: entries it committed and that are
       // gone, or a chain rewritten with its hashes recomputed, do not verify.
       verifier.committed(this.#engine.length, this.#engine.headHash);
+      if (signatures) verifier.signatures(keyBytes(this.#engine.publicKey, "publicKey", "PUBLIC KEY"));
       const length = toIndex(await this.#storage.length());
       if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
       for (let i = 0; i < length; i++) {

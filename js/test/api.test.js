@@ -331,6 +331,94 @@ test("verifyLedger holds storage to the head this node committed", async () => {
   assert.equal((await twin.verifyLedger()).valid, true);
 });
 
+test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes", async () => {
+  const inner = memoryStorage();
+  const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy(), storage: inner, signingKey: SEED });
+  await gov.decideBatch([search, execute, search]); // entries 1..3; 2 is a denial
+  assert.deepEqual(await gov.verifyLedger({ signatures: true }), { valid: true, entries: 4, headHash: gov.head.hash });
+
+  // Entry 2's denial turned into a permit, its decision_hash and every
+  // entry hash from it on recomputed, as an attacker with write access to
+  // storage but not the key would.
+  const sha256 = async (text) =>
+    [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
+  const canonical = (v) =>
+    Array.isArray(v)
+      ? `[${v.map(canonical).join(",")}]`
+      : v !== null && typeof v === "object"
+        ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`
+        : JSON.stringify(v);
+  const entries = [];
+  for (let i = 0; i < inner.length(); i++) entries.push(JSON.parse(new TextDecoder().decode(inner.get(i))));
+  // The canonical form as this test writes it is the stored one.
+  for (const e of entries) {
+    const { entry_hash, ...rest } = e;
+    assert.equal(await sha256(canonical(rest)), entry_hash);
+  }
+  const record = entries[2].payload.record;
+  assert.equal(record.allowed, false);
+  record.allowed = true;
+  entries[2].payload.decision_hash = await sha256(canonical(record));
+  const rewritten = [];
+  for (const [i, e] of entries.entries()) {
+    const { entry_hash: _, ...rest } = e;
+    if (i > 0) rest.prev_hash = rewritten[i - 1].entry_hash;
+    rewritten.push({ entry_hash: await sha256(canonical(rest)), ...rest });
+  }
+  const bytes = rewritten.map((e) => new TextEncoder().encode(canonical(e)));
+  const storage = { append: () => Promise.reject(new Error("read only")), get: (i) => bytes[i] ?? null, length: () => bytes.length };
+
+  // A node opened on it sees a valid chain; the signatures give it away.
+  const node = await Lexecon.create({ nodeId: "app-1", storage, signingKey: SEED });
+  assert.deepEqual(await node.verifyLedger(), { valid: true, entries: 4, headHash: rewritten[3].entry_hash });
+  const report = await node.verifyLedger({ signatures: true });
+  assert.equal(report.valid, false);
+  assert.equal(report.firstInvalid, 2);
+  assert.equal(report.entries, 2);
+  assert.equal(report.headHash, rewritten[1].entry_hash);
+  assert.equal(report.failure.index, 2);
+  assert.equal(report.failure.kind, "bad_signature");
+  assert.match(report.failure.message, /signature/);
+  assert.match(report.failure.message, /only the signature shows it/);
+
+  // Without its decision_hash recomputed, the record no longer matches it.
+  entries[2].payload.decision_hash = JSON.parse(new TextDecoder().decode(inner.get(2))).payload.decision_hash;
+  const stale = [];
+  for (const [i, e] of entries.entries()) {
+    const { entry_hash: _, ...rest } = e;
+    if (i > 0) rest.prev_hash = stale[i - 1].entry_hash;
+    stale.push({ entry_hash: await sha256(canonical(rest)), ...rest });
+  }
+  const staleBytes = stale.map((e) => new TextEncoder().encode(canonical(e)));
+  const staleNode = await Lexecon.create({
+    nodeId: "app-1",
+    storage: { ...storage, get: (i) => staleBytes[i] ?? null },
+    signingKey: SEED,
+  });
+  const altered = await staleNode.verifyLedger({ signatures: true });
+  assert.equal(altered.firstInvalid, 2);
+  assert.match(altered.failure.message, /not the SHA-256 of its record/);
+
+  // The original ledger, opened with another key: signed, but not by this node.
+  const other = await Lexecon.create({ nodeId: "app-1", storage: inner, signingKey: "08".repeat(32) });
+  const foreign = await other.verifyLedger({ signatures: true });
+  assert.equal(foreign.valid, false);
+  assert.equal(foreign.firstInvalid, 1);
+  assert.equal(foreign.failure.kind, "bad_signature");
+  assert.match(foreign.failure.message, /signed by key \S+, not this node's key/);
+
+  // A misspelt or mistyped option is refused, never ignored.
+  await assert.rejects(other.verifyLedger({ signature: true }), (e) => {
+    assert.ok(e instanceof LexeconRequestError, String(e));
+    assert.match(e.message, /unknown option `signature` for verifyLedger \(known: signatures\)/);
+    return true;
+  });
+  await assert.rejects(other.verifyLedger({ signatures: "yes" }), /signatures must be a boolean, got string/);
+  await assert.rejects(other.verifyLedger(true), /options must be an object/);
+});
+
 test("getLedgerEntry by index and by hash", async () => {
   const gov = await Lexecon.create({ nodeId: "app-1", policy: guidePolicy() });
   const d = await gov.decide(search);

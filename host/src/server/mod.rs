@@ -6,7 +6,7 @@
 //! over HTTP or HTTPS ([`tls`]). [`RunningServer::shutdown`] stops
 //! accepting, lets in-flight requests finish, lets the engine finish what is
 //! queued and closes the ledger; [`run`] does all of it for the CLI, with
-//! SIGTERM/SIGINT as the signal to stop.
+//! SIGTERM/SIGINT/SIGHUP as the signal to stop.
 //!
 //! Environment: `LEXECON_API_KEY` (the API key; when set, every route but
 //! `/health` needs it), plus the configuration overrides listed in
@@ -568,10 +568,14 @@ async fn first_request_within<F: std::future::Future>(
     conn.await;
 }
 
-/// Resolves on SIGTERM or SIGINT.
+/// Resolves on SIGTERM, SIGINT or SIGHUP. SIGHUP (the terminal went away,
+/// or a supervisor's reload) would otherwise end the process on the spot;
+/// the server reads its configuration only at start, so it stops as on
+/// SIGTERM, finishing what it acknowledged.
 pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let on = |kind: SignalKind| async move {
+        match signal(kind) {
             Ok(mut s) => {
                 s.recv().await;
             }
@@ -580,11 +584,12 @@ pub async fn shutdown_signal() {
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+        () = on(SignalKind::terminate()) => {}
+        () = on(SignalKind::hangup()) => {}
     }
 }
 
-/// Runs the server until SIGTERM/SIGINT (the `lexecon server` command):
+/// Runs the server until SIGTERM/SIGINT/SIGHUP (the `lexecon server` command):
 /// logging per `logging:`, a runtime with `server.workers` threads, then
 /// [`start`]; prints `listening on URL` on stdout once serving.
 ///

@@ -184,8 +184,17 @@ impl ServerProcess {
 
     /// SIGTERM, then waits (up to 30 s) for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends SIG`name` (`TERM`, `HUP`, …), then waits (up to 30 s) for the
+    /// exit status.
+    pub fn signal(&mut self, name: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let st = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
         assert!(st.success());
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -194,7 +203,7 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(100));
         }
         self.kill9();
-        panic!("server did not stop within 30 s of SIGTERM");
+        panic!("server did not stop within 30 s of SIG{name}");
     }
 }
 

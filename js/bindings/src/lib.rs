@@ -822,11 +822,17 @@ pub fn verify_token_with_key(
     )?)
 }
 
-/// Verifies a ledger one entry at a time (no JSON parsing).
+/// Verifies a ledger one entry at a time (no JSON parsing), and with
+/// [`WasmChainVerifier::signatures`] each decision's signature too.
 #[wasm_bindgen]
 pub struct WasmChainVerifier {
     inner: ChainVerifier,
     failure: Option<VerifyFailure>,
+    /// The key decisions must be signed with, when signatures are checked.
+    signer_key: Option<[u8; 32]>,
+    /// The first entry whose chain hashes check out but whose signature
+    /// does not: `(index, why, head before it)`.
+    signature_failure: Option<(u64, String, String)>,
 }
 
 impl Default for WasmChainVerifier {
@@ -843,7 +849,23 @@ impl WasmChainVerifier {
         Self {
             inner: ChainVerifier::new(),
             failure: None,
+            signer_key: None,
+            signature_failure: None,
         }
+    }
+
+    /// Also checks that every decision entry is signed by `public_key`
+    /// (`lexecon_core::engine::verify_entry_signature`, as `lexecon ledger
+    /// verify --signatures`). Call before the first `push`.
+    pub fn signatures(&mut self, public_key: &[u8]) -> Result<(), JsValue> {
+        let key: [u8; 32] = public_key.try_into().map_err(|_| {
+            GlueError::new(
+                "invalid_config",
+                format!("public key must be 32 bytes, got {}", public_key.len()),
+            )
+        })?;
+        self.signer_key = Some(key);
+        Ok(())
     }
 
     /// Also holds the chain to what this node committed: `len` entries, the
@@ -858,13 +880,26 @@ impl WasmChainVerifier {
 
     /// Checks the next entry; `false` (and no further progress) once one fails.
     pub fn push(&mut self, bytes: &[u8]) -> bool {
-        if self.failure.is_some() {
+        if self.failure.is_some() || self.signature_failure.is_some() {
             return false;
         }
-        match self.inner.push(bytes) {
+        let index = self.inner.next_index();
+        let head_before = self.signer_key.map(|_| self.inner.head_hash().to_owned());
+        if let Err(f) = self.inner.push(bytes) {
+            self.failure = Some(f);
+            return false;
+        }
+        let (Some(key), Some(head_before)) = (self.signer_key, head_before) else {
+            return true;
+        };
+        let checked = match lexecon_core::Entry::parse(bytes) {
+            Ok(entry) => lexecon_core::engine::verify_entry_signature(&entry, &key),
+            Err(e) => Err(format!("not an entry: {e}")),
+        };
+        match checked {
             Ok(()) => true,
-            Err(f) => {
-                self.failure = Some(f);
+            Err(why) => {
+                self.signature_failure = Some((index, why, head_before));
                 false
             }
         }
@@ -872,7 +907,7 @@ impl WasmChainVerifier {
 
     /// Records that storage had no entry (or could not read it) at the next index.
     pub fn missing(&mut self, message: &str) {
-        if self.failure.is_none() {
+        if self.failure.is_none() && self.signature_failure.is_none() {
             self.failure = Some(VerifyFailure {
                 index: self.inner.next_index(),
                 kind: FailureKind::Missing,
@@ -881,9 +916,23 @@ impl WasmChainVerifier {
         }
     }
 
-    /// The report as JSON: `{valid, entries, head_hash, first_invalid?, failure?}`.
+    /// The report as JSON: `{valid, entries, head_hash, first_invalid?, failure?}`;
+    /// a signature failure has the kind `bad_signature`.
     pub fn report(&self) -> Result<String, JsValue> {
-        Ok(encode(&self.inner.report(self.failure.clone()))?)
+        let Some((index, why, head_before)) = &self.signature_failure else {
+            return Ok(encode(&self.inner.report(self.failure.clone()))?);
+        };
+        Ok(encode(&serde_json::json!({
+            "valid": false,
+            "entries": index,
+            "head_hash": head_before,
+            "first_invalid": index,
+            "failure": {
+                "index": index,
+                "kind": "bad_signature",
+                "message": format!("{why} (its chain hashes check out: only the signature shows it)"),
+            },
+        }))?)
     }
 }
 
