@@ -48,6 +48,8 @@ export async function main(): Promise<void> {
   }
   const report = await gov.verifyLedger();
   if (!report.valid) console.log(report.firstInvalid, report.failure?.kind);
+  const signed = await gov.verifyLedger({ signatures: true });
+  if (signed.failure?.kind === "bad_signature") console.log(signed.failure.message);
   const loaded = await gov.loadPolicy(policy);
   console.log(loaded.policy_hash, loaded.recorded, gov.publicKey);
 
