@@ -44,6 +44,9 @@ export class LexeconClient {
     if (this.#apiKey !== undefined && this.#apiKey !== null && (typeof this.#apiKey !== "string" || /[\r\n\0]/.test(this.#apiKey))) {
       throw new LexeconConfigError("apiKey must be a string without line breaks or NUL");
     }
+    // An empty key (an unset environment variable) would send no
+    // Authorization header at all: leave apiKey out to mean that.
+    if (this.#apiKey === "") throw new LexeconConfigError("apiKey is empty: pass the server's key, or leave apiKey out for a server without one");
     this.#timeoutMs = o.timeoutMs ?? 10_000;
     // setTimeout fires at once for delays past 2^31 - 1 ms; Infinity means none.
     if (typeof this.#timeoutMs !== "number" || !(this.#timeoutMs > 0) || (Number.isFinite(this.#timeoutMs) && this.#timeoutMs > MAX_TIMEOUT_MS)) {
@@ -96,6 +99,11 @@ export class LexeconClient {
    * @param {string} entryHash
    */
   async getLedgerEntry(entryHash) {
+    // Checked here as the server checks it: `..` would otherwise address
+    // another route.
+    if (typeof entryHash !== "string" || !/^[0-9a-fA-F]{64}$/.test(entryHash)) {
+      throw new LexeconRequestError("expected a ledger entry hash: 64 hexadecimal digits", { field: "hash" });
+    }
     try {
       return await this.#call("GET", `ledger/entries/${encodeURIComponent(entryHash)}`);
     } catch (e) {

@@ -2,7 +2,7 @@
 // the implementation (and node:fs/promises) loaded on first use, so that
 // `import "lexecon"` stays fast for programs that never touch a file.
 import { LexeconConfigError } from "./errors.js";
-import { OPENED } from "./storage.js";
+import { OPENED, readOnlyOption } from "./storage.js";
 
 /** @type {Promise<typeof import("./file-storage.js")> | undefined} */
 let module;
@@ -14,6 +14,7 @@ let module;
  */
 export function fileStorage(path, options = {}) {
   if (typeof path !== "string" || path === "") throw new LexeconConfigError("fileStorage needs a file path");
+  readOnlyOption(options);
   // A relative path is relative to the working directory now, as with `lexecon/file`.
   const cwd = process.cwd();
   /** @type {Promise<import("../types/file.js").FileStorage> | undefined} */

@@ -14,11 +14,11 @@
 // Node only (imports node:fs). Edge runtimes get `file-storage-unavailable.js`.
 
 import { open, readFile, stat, unlink, writeFile } from "node:fs/promises";
-import { constants } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { constants, readlinkSync, realpathSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { LexeconConfigError, LexeconStorageError } from "./errors.js";
-import { OPENED, entryHead, toBytes } from "./storage.js";
+import { OPENED, entryHead, readOnlyOption, toBytes } from "./storage.js";
 
 const MAGIC = new Uint8Array([0x4c, 0x58, 0x4c, 0x45, 0x44, 0x47, 0x30, 0x31]); // LXLEDG01
 const MAGIC_LEN = 8;
@@ -457,6 +457,38 @@ function storageError(message, options = {}) {
 }
 
 /**
+ * The path of the file `file` names, with symlinks followed, so that every
+ * alias of one ledger shares one writer check and one `<path>.lock`. For a
+ * file that does not exist yet: its directory's real path, or where a
+ * dangling symlink points (opening creates the file there). Hard links are
+ * not detected.
+ * @param {string} file an absolute path
+ * @returns {string}
+ */
+function ownPath(file) {
+  let at = file;
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      return realpathSync(at);
+    } catch {
+      // Missing (or unreadable): a dangling symlink, or no file yet.
+    }
+    let target;
+    try {
+      target = readlinkSync(at);
+    } catch {
+      try {
+        return join(realpathSync(dirname(at)), basename(at));
+      } catch {
+        return at;
+      }
+    }
+    at = resolve(dirname(at), target);
+  }
+  return at;
+}
+
+/**
  * The ledger in an append-only file, interchangeable with the Rust host's.
  * Opening is lazy (the first call) so `fileStorage(path)` can be passed
  * straight to `Lexecon.create`; `await storage.open()` opens eagerly and
@@ -470,8 +502,10 @@ function storageError(message, options = {}) {
 export function fileStorage(path, options = {}, cwd = undefined) {
   if (typeof path !== "string" || path === "") throw new LexeconConfigError("fileStorage needs a file path");
   const file = cwd === undefined ? resolve(path) : resolve(cwd, path);
-  const lockPath = `${file}.lock`;
-  const readOnly = options.readOnly === true;
+  const readOnly = readOnlyOption(options);
+  /** The file's own path (symlinks followed), set on open. */
+  let own = file;
+  let lockPath = `${file}.lock`;
 
   /** @type {import("node:fs/promises").FileHandle | null} */
   let fh = null;
@@ -488,16 +522,21 @@ export function fileStorage(path, options = {}, cwd = undefined) {
 
   async function doOpen() {
     if (!readOnly) {
-      if (writers.has(file)) {
-        throw storageError(`ledger \`${file}\` is already open for writing in this process`, { code: "locked" });
+      // Every path to one file (a symlink, `dir/../ledger.db`) shares one
+      // writer check and one lock file.
+      own = ownPath(file);
+      lockPath = `${own}.lock`;
+      if (writers.has(own)) {
+        const alias = own === file ? "" : ` (as \`${own}\`)`;
+        throw storageError(`ledger \`${file}\`${alias} is already open for writing in this process`, { code: "locked" });
       }
       // Claimed before the first await, so a second open in this process
       // that starts meanwhile is refused too.
-      writers.add(file);
+      writers.add(own);
       try {
         await takeLock(file, lockPath);
       } catch (e) {
-        writers.delete(file);
+        writers.delete(own);
         throw e;
       }
     }
@@ -563,8 +602,8 @@ export function fileStorage(path, options = {}, cwd = undefined) {
       await fh.close().catch(() => undefined);
       fh = null;
     }
-    if (!readOnly && writers.has(file)) {
-      writers.delete(file);
+    if (!readOnly && writers.has(own)) {
+      writers.delete(own);
       try {
         if ((await readFile(lockPath, "utf8")).trim() === String(process.pid)) await writeFile(lockPath, "");
       } catch {

@@ -24,6 +24,8 @@ import { keyBytes } from "./keys.js";
 import { OPENED, checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
 
 const CONSTRUCT = Symbol("Lexecon.create");
+/** What `Lexecon.create` takes (types/index.d.ts, `LexeconOptions`). */
+const CREATE_OPTIONS = ["nodeId", "policy", "storage", "signingKey", "defaultTokenTtl", "maxTokenTtl", "deterministic", "verifyOnOpen"];
 const decoder = new TextDecoder();
 /** Entries read per `getRange` call while replaying. */
 const REPLAY_CHUNK = 512;
@@ -103,6 +105,37 @@ function storageError(record, e) {
 }
 
 /**
+ * Runs a read of the storage adapter; what it throws becomes a
+ * `LexeconStorageError` (a `LexeconError` stays as it is).
+ * @template T
+ * @param {string} what for the message: "read entry 3"
+ * @param {() => T | PromiseLike<T>} read
+ * @returns {Promise<T>}
+ */
+async function readStorage(what, read) {
+  try {
+    return await read();
+  } catch (e) {
+    if (e instanceof LexeconError) throw e;
+    throw new LexeconStorageError(`ledger storage could not ${what}: ${/** @type {any} */ (e)?.message ?? e}`, { cause: e });
+  }
+}
+
+/**
+ * JSON has no NaN or Infinity (JSON.stringify writes null, which reads as
+ * absent): the field that holds one, to say what was sent.
+ * @param {object} request
+ * @returns {{ field: string, message: string } | undefined}
+ */
+function nonFinite(request) {
+  for (const field of ["risk_level", "token_ttl"]) {
+    const v = /** @type {any} */ (request)[field];
+    if (typeof v === "number" && !Number.isFinite(v)) return { field, message: `must be a finite number, got ${v}` };
+  }
+  return undefined;
+}
+
+/**
  * The requests as JSON text, taken when `decide` is called.
  * @param {unknown[]} requests
  */
@@ -153,6 +186,16 @@ export class Lexecon {
    */
   static async create(options) {
     const o = options ?? /** @type {any} */ ({});
+    if (typeof o !== "object" || Array.isArray(o)) throw new LexeconConfigError("Lexecon.create's options must be an object");
+    // A misspelt `verifyOnOpen` or `signingKey` must not be dropped unnoticed.
+    for (const key of Object.keys(o)) {
+      if (!CREATE_OPTIONS.includes(key)) {
+        throw new LexeconConfigError(`unknown option \`${key}\` for Lexecon.create (known: ${CREATE_OPTIONS.join(", ")})`);
+      }
+    }
+    if (o.verifyOnOpen !== undefined && typeof o.verifyOnOpen !== "boolean") {
+      throw new LexeconConfigError(`verifyOnOpen must be a boolean, got ${typeof o.verifyOnOpen}`);
+    }
     if (typeof o.nodeId !== "string" || o.nodeId.trim() === "") {
       throw new LexeconConfigError("nodeId must be a non-empty string");
     }
@@ -230,13 +273,8 @@ export class Lexecon {
     if (request === null || typeof request !== "object" || Array.isArray(request)) {
       return Promise.reject(new LexeconRequestError("request must be an object", { field: "request" }));
     }
-    // JSON has no NaN or Infinity (JSON.stringify writes null): say what was sent.
-    for (const field of ["risk_level", "token_ttl"]) {
-      const v = /** @type {any} */ (request)[field];
-      if (typeof v === "number" && !Number.isFinite(v)) {
-        return Promise.reject(new LexeconRequestError(`invalid request: ${field}: must be a finite number, got ${v}`, { field }));
-      }
-    }
+    const bad = nonFinite(request);
+    if (bad) return Promise.reject(new LexeconRequestError(`invalid request: ${bad.field}: ${bad.message}`, { field: bad.field }));
     // The request as it is now: a call that waits its turn must not see
     // changes the caller makes to the object afterwards.
     let json;
@@ -266,15 +304,31 @@ export class Lexecon {
     if (!Array.isArray(requests)) {
       return Promise.reject(new LexeconRequestError("requests must be an array", { field: "requests" }));
     }
+    // A request with NaN or Infinity gets its own error, as from `decide`;
+    // the engine is sent a value it refuses, so nothing is decided for it.
+    /** @type {Map<number, { field: string, message: string }>} */
+    const bad = new Map();
+    const sent = requests.map((request, i) => {
+      const b = request !== null && typeof request === "object" ? nonFinite(request) : undefined;
+      if (!b) return request;
+      bad.set(i, b);
+      return { ...request, [b.field]: "not a finite number" };
+    });
     let json;
     try {
-      json = requestsJson(requests);
+      json = requestsJson(sent);
     } catch (e) {
       return Promise.reject(e);
     }
     return this.#submit(
       () => this.#decide(json),
-      (decisions) => decisions,
+      (decisions) =>
+        bad.size === 0
+          ? decisions
+          : decisions.map((d, i) => {
+              const b = bad.get(i);
+              return b ? { error: { code: "invalid_request", field: b.field, message: b.message } } : d;
+            }),
     );
   }
 
@@ -334,7 +388,7 @@ export class Lexecon {
       // gone, or a chain rewritten with its hashes recomputed, do not verify.
       verifier.committed(this.#engine.length, this.#engine.headHash);
       if (signatures) verifier.signatures(keyBytes(this.#engine.publicKey, "publicKey", "PUBLIC KEY"));
-      const length = toIndex(await this.#storage.length());
+      const length = toIndex(await readStorage("read the ledger's length", () => this.#storage.length()));
       if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
       for (let i = 0; i < length; i++) {
         let bytes;
@@ -367,26 +421,37 @@ export class Lexecon {
    * @param {number | string} indexOrHash
    */
   async getLedgerEntry(indexOrHash) {
-    let index = typeof indexOrHash === "number" ? indexOrHash : NaN;
-    if (typeof indexOrHash === "string") {
-      if (typeof this.#storage.find === "function") {
-        const found = await this.#storage.find(indexOrHash);
-        index = found === null || found === undefined ? NaN : toIndex(found);
-      } else {
-        const length = toIndex(await this.#storage.length());
-        for (let i = 0; i < length; i++) {
-          const bytes = await this.#storage.get(i);
-          if (bytes && entryHead(toBytes(bytes))?.entry_hash === indexOrHash) {
-            index = i;
-            break;
-          }
-        }
+    /** @type {number} */
+    let index;
+    if (typeof indexOrHash === "number") {
+      if (!Number.isSafeInteger(indexOrHash) || indexOrHash < 0) {
+        throw new LexeconRequestError(`expected a ledger index (a whole number from 0), got ${indexOrHash}`, { field: "index" });
       }
+      index = indexOrHash;
+    } else if (typeof indexOrHash === "string") {
+      // As the server's GET /ledger/entries/{hash}.
+      const hash = indexOrHash.toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(hash)) {
+        throw new LexeconRequestError("expected a ledger entry hash: 64 hexadecimal digits", { field: "hash" });
+      }
+      const found = await readStorage("find the entry", () => this.#findEntry(hash));
+      if (found === null) return null;
+      index = found;
+    } else {
+      throw new LexeconRequestError(`expected a ledger index or an entry hash, got ${indexOrHash === null ? "null" : typeof indexOrHash}`, {
+        field: "index",
+      });
     }
-    if (!Number.isSafeInteger(index) || index < 0) return null;
-    const bytes = await this.#storage.get(index);
+    const bytes = await readStorage(`read entry ${index}`, () => this.#storage.get(index));
     if (bytes === null || bytes === undefined) return null;
-    const entry = JSON.parse(decoder.decode(toBytes(bytes)));
+    let entry;
+    try {
+      entry = JSON.parse(decoder.decode(toBytes(bytes)));
+    } catch (e) {
+      throw new LexeconStorageError(`ledger storage returned entry ${index} that is not a ledger entry: ${/** @type {any} */ (e)?.message ?? e}`, {
+        cause: e,
+      });
+    }
     // As the server's GET /ledger/entries/{hash} gives it.
     if (entry.kind === "decision" && typeof entry.payload?.decision_hash === "string") {
       entry.decision_hash = entry.payload.decision_hash;
@@ -395,6 +460,29 @@ export class Lexecon {
       entry.policy_hash = entry.payload.policy_hash;
     }
     return entry;
+  }
+
+  /**
+   * The index of the entry with hash `hash`, or null: through the adapter's
+   * `find` where it has one, else by reading every entry.
+   * @param {string} hash lowercase hex
+   * @returns {Promise<number | null>}
+   */
+  async #findEntry(hash) {
+    if (typeof this.#storage.find === "function") {
+      const found = await this.#storage.find(hash);
+      if (found === null || found === undefined) return null;
+      const index = toIndex(found);
+      if (Number.isNaN(index)) throw new LexeconStorageError(`storage.find() did not return an index or null: ${String(found)}`);
+      return index;
+    }
+    const length = toIndex(await this.#storage.length());
+    if (Number.isNaN(length)) throw new LexeconStorageError("storage.length() did not return a length");
+    for (let i = 0; i < length; i++) {
+      const bytes = await this.#storage.get(i);
+      if (bytes && entryHead(toBytes(bytes))?.entry_hash === hash) return i;
+    }
+    return null;
   }
 
   // -------------------------------------------------------------------------

@@ -206,3 +206,26 @@ export function memoryStorage() {
   copyingAdapters.set(storage, storage.append);
   return storage;
 }
+
+/**
+ * `fileStorage`'s options: `{ readOnly?: boolean }`. A misspelt `readOnly`
+ * would open the file for writing (taking its lock, cutting a torn tail),
+ * so unknown options are refused.
+ * @param {unknown} options
+ * @returns {boolean}
+ */
+export function readOnlyOption(options) {
+  if (options === undefined || options === null) return false;
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new LexeconConfigError("fileStorage's options must be an object ({ readOnly? })");
+  }
+  const o = /** @type {Record<string, unknown>} */ (options);
+  for (const key of Object.keys(o)) {
+    if (key !== "readOnly") throw new LexeconConfigError(`unknown option \`${key}\` for fileStorage (known: readOnly)`);
+  }
+  if (o.readOnly === undefined) return false;
+  if (typeof o.readOnly !== "boolean") {
+    throw new LexeconConfigError(`fileStorage's readOnly must be a boolean, got ${typeof o.readOnly}`);
+  }
+  return o.readOnly;
+}

@@ -8,6 +8,7 @@ import {
   LexeconLedgerError,
   LexeconPolicyError,
   LexeconRequestError,
+  LexeconStorageError,
   memoryStorage,
   verifyToken,
 } from "lexecon";
@@ -417,6 +418,62 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
   });
   await assert.rejects(other.verifyLedger({ signatures: "yes" }), /signatures must be a boolean, got string/);
   await assert.rejects(other.verifyLedger(true), /options must be an object/);
+});
+
+test("misspelt options, NaN in a batch, bad entry lookups and storage failures: clear errors, nothing recorded", async () => {
+  await assert.rejects(Lexecon.create({ nodeId: "n", verifyOnopen: true }), (e) => {
+    assert.ok(e instanceof LexeconConfigError, String(e));
+    assert.match(e.message, /^unknown option `verifyOnopen` for Lexecon.create \(known: nodeId, policy, .*verifyOnOpen\)$/);
+    return true;
+  });
+  await assert.rejects(Lexecon.create({ nodeId: "n", verifyOnOpen: "yes" }), /verifyOnOpen must be a boolean, got string/);
+
+  const inner = memoryStorage();
+  let failing = "";
+  const storage = {
+    append: (b, m) => inner.append(b, m),
+    get: (i) => (failing === "get" ? Promise.reject(new Error("disk on fire")) : failing === "junk" ? "not json" : inner.get(i)),
+    length: () => (failing === "length" ? Promise.reject(new Error("db offline")) : inner.length()),
+    find: (h) => (failing === "find" ? Promise.reject(new Error("index offline")) : inner.find(h)),
+  };
+  const gov = await Lexecon.create({ nodeId: "n", policy: guidePolicy(), storage });
+
+  // NaN and Infinity get the error decide gives them, in their own slot.
+  const out = await gov.decideBatch([search, { ...search, token_ttl: Infinity }, { ...search, risk_level: NaN }, search]);
+  assert.equal(out[0].allowed, true);
+  assert.deepEqual(out[1], { error: { code: "invalid_request", field: "token_ttl", message: "must be a finite number, got Infinity" } });
+  assert.deepEqual(out[2], { error: { code: "invalid_request", field: "risk_level", message: "must be a finite number, got NaN" } });
+  assert.equal(out[3].ledger_index, out[0].ledger_index + 1, "nothing was recorded for the refused ones");
+  assert.equal(gov.head.length, 3);
+
+  for (const [arg, message] of [
+    [null, /expected a ledger index or an entry hash, got null/],
+    [{}, /got object/],
+    [-1, /expected a ledger index \(a whole number from 0\), got -1/],
+    [1.5, /got 1.5/],
+    ["1", /expected a ledger entry hash: 64 hexadecimal digits/],
+  ]) {
+    await assert.rejects(gov.getLedgerEntry(/** @type {any} */ (arg)), (e) => e instanceof LexeconRequestError && message.test(e.message));
+  }
+  // An upper-case hash finds the entry, as on the server.
+  assert.equal((await gov.getLedgerEntry(out[3].ledger_entry_hash.toUpperCase())).index, 2);
+  assert.equal(await gov.getLedgerEntry("0".repeat(64)), null);
+  assert.equal(await gov.getLedgerEntry(99), null);
+
+  const storageFailure = (pattern) => (e) => {
+    assert.ok(e instanceof LexeconStorageError, String(e));
+    assert.equal(e.code, "storage");
+    assert.match(e.message, pattern);
+    return true;
+  };
+  failing = "get";
+  await assert.rejects(gov.getLedgerEntry(1), storageFailure(/could not read entry 1: disk on fire/));
+  failing = "junk";
+  await assert.rejects(gov.getLedgerEntry(1), storageFailure(/entry 1 that is not a ledger entry/));
+  failing = "find";
+  await assert.rejects(gov.getLedgerEntry(out[0].ledger_entry_hash), storageFailure(/could not find the entry: index offline/));
+  failing = "length";
+  await assert.rejects(gov.verifyLedger(), storageFailure(/could not read the ledger's length: db offline/));
 });
 
 test("getLedgerEntry by index and by hash", async () => {

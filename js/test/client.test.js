@@ -136,6 +136,13 @@ test("typed errors: 400, 401, 5xx, non-JSON, timeout, unreachable", async () => 
     return true;
   });
   assert.throws(() => new LexeconClient({ baseUrl, apiKey: "k\nX-Injected: 1" }), LexeconConfigError);
+  // An empty key (an unset variable) is refused, not sent as no key at all.
+  assert.throws(() => new LexeconClient({ baseUrl, apiKey: "" }), /apiKey is empty/);
+  // What is no entry hash never reaches the server (`..` would address another route).
+  const checked = new LexeconClient({ baseUrl, apiKey: API_KEY });
+  for (const bad of ["..", "", "abc", /** @type {any} */ (7)]) {
+    await assert.rejects(checked.getLedgerEntry(bad), (e) => e instanceof LexeconRequestError && /64 hexadecimal digits/.test(e.message));
+  }
   const anonymous = new LexeconClient({ baseUrl });
   await assert.rejects(anonymous.decide(search), (e) => e instanceof LexeconHttpError && e.status === 401 && e.code === "unauthorized");
 

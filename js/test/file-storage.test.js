@@ -3,12 +3,12 @@
 // around, interchange with the Rust host in both directions.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, truncateSync, appendFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, truncateSync, appendFileSync, symlinkSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile, execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Lexecon, LexeconStorageError, fileStorage } from "lexecon";
+import { Lexecon, LexeconConfigError, LexeconStorageError, fileStorage } from "lexecon";
 import { fileStorage as fileStorageSubpath } from "lexecon/file";
 import { execute, guidePolicy, jsRoot, repoRoot, search, SEED } from "./helpers.js";
 
@@ -86,6 +86,44 @@ test("a second writer in the same process is refused until the first closes", as
   await b.open();
   await b.close();
   await ro.close();
+});
+
+test("every path to one file is one writer: a symlink, a dangling one, `..`", async () => {
+  const dir = tmp();
+  mkdirSync(join(dir, "sub"));
+  const path = join(dir, "ledger.db");
+  // Dangling until the first writer creates the file through the real path.
+  symlinkSync(path, join(dir, "alias.db"));
+  const a = fileStorage(join(dir, "alias.db"));
+  await a.open();
+  for (const other of [path, join(dir, "sub", "..", "ledger.db")]) {
+    await assert.rejects(fileStorage(other).open(), (e) => {
+      assert.ok(e instanceof LexeconStorageError, String(e));
+      assert.equal(e.code, "locked");
+      return true;
+    });
+  }
+  // One lock file, at the file's own path.
+  assert.ok(existsSync(`${path}.lock`));
+  assert.ok(!existsSync(join(dir, "alias.db.lock")));
+  await a.close();
+  const b = fileStorage(path);
+  await b.open();
+  await assert.rejects(fileStorage(join(dir, "alias.db")).open(), (e) => e.code === "locked");
+  await b.close();
+});
+
+test("fileStorage refuses options it does not know: a misspelt readOnly must not open for writing", async () => {
+  const path = join(tmp(), "ledger.db");
+  for (const make of [fileStorage, fileStorageSubpath]) {
+    assert.throws(() => make(path, { readonly: true }), (e) => {
+      assert.ok(e instanceof LexeconConfigError, String(e));
+      assert.equal(e.message, "unknown option `readonly` for fileStorage (known: readOnly)");
+      return true;
+    });
+    assert.throws(() => make(path, { readOnly: "yes" }), /readOnly must be a boolean, got string/);
+  }
+  assert.ok(!existsSync(path) && !existsSync(`${path}.lock`), "nothing was opened");
 });
 
 test("writers that open at the same moment: exactly one gets the ledger, in this process and across processes", async () => {

@@ -47,6 +47,14 @@ test("bad requests and bad options fail loudly, never as an allow", async () => 
   assert.throws(() => governed("x", () => 1, {}), LexeconConfigError);
   assert.throws(() => governed("", () => 1, { gov }), LexeconConfigError);
   assert.throws(() => governed("x", null, { gov }), LexeconConfigError);
+  // A misspelt option would fall back to its default (risk 1) and let the
+  // call through: refused when the tool is wrapped.
+  assert.throws(() => governed("x", () => 1, { gov, risk_level: 5 }), (e) => {
+    assert.ok(e instanceof LexeconConfigError, String(e));
+    assert.match(e.message, /unknown option `risk_level` for governed \(known: gov, client, riskLevel, .*\); did you mean `riskLevel`\?$/);
+    return true;
+  });
+  assert.throws(() => governed("x", () => 1, { gov, risklevel: 5 }), /unknown option `risklevel`/);
 });
 
 test("policyMode and tokenTtl may be functions of the arguments, like every other option", async () => {
