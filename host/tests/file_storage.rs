@@ -405,6 +405,44 @@ fn torn_tail_inside_a_group_keeps_the_groups_complete_records() {
     assert_intact(&storage, 0..7);
 }
 
+/// A crash after the file grew but before the append's data reached the
+/// disk leaves zeros where its records should be (XFS reads unwritten
+/// extents as zeros): of any length, a torn tail, not a run of damaged
+/// entries that keeps the ledger from opening.
+#[test]
+fn zeros_where_the_next_record_should_start_are_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_in(&dir);
+    let bounds = write_log(&path, 4);
+    let full = fs::read(&path).unwrap();
+    for zeros in [1_usize, 47, 48, 49, 1300, 3 << 20] {
+        let mut bytes = full.clone();
+        bytes.resize(full.len() + zeros, 0);
+        fs::write(&path, &bytes).unwrap();
+
+        let report = FileStorage::check_integrity(&path).unwrap();
+        assert_eq!(report.records, 4, "{zeros} zeros");
+        assert!(report.problems.is_empty(), "{zeros} zeros: {:?}", report.problems);
+        assert_eq!(report.torn_tail_bytes, u64::try_from(zeros).unwrap());
+        let (storage, recovery) = FileStorage::open(&path).unwrap();
+        assert_eq!(
+            recovery,
+            Recovery {
+                records: 4,
+                truncated_bytes: u64::try_from(zeros).unwrap(),
+                ..Recovery::default()
+            },
+            "{zeros} zeros"
+        );
+        assert_eq!(file_len(&path), bounds[4]);
+        assert_intact(&storage, 0..4);
+        storage.append(&entries(4..5)).unwrap();
+        drop(storage);
+        assert_eq!(FileStorage::open(&path).unwrap().1.records, 5);
+        fs::write(&path, &full).unwrap();
+    }
+}
+
 #[test]
 fn read_only_open_reports_a_torn_tail_and_leaves_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,8 +8,10 @@
 //
 // Appends are one positioned write plus fdatasync before `append` resolves;
 // a failed write is cut back. On open, a torn last record (a crash in the
-// middle of an append, never acknowledged) is truncated; a complete record is
-// never dropped: a damaged one keeps its place and reading it fails.
+// middle of an append, never acknowledged) is truncated, and so are zeros
+// where the next record should start (the file grew, the data never reached
+// the disk); a complete record is never dropped: a damaged one keeps its
+// place and reading it fails. The scan is the Rust host's, rule for rule.
 //
 // Node only (imports node:fs). Edge runtimes get `file-storage-unavailable.js`.
 
@@ -209,7 +211,6 @@ async function scanFile(fh, fileLen) {
   const problems = [];
   /** @type {number | null} */
   let barrenFrom = null;
-  let afterBadFrame = false;
 
   const pushDamaged = (/** @type {number} */ offset, /** @type {string} */ detail) => {
     const position = index.offsets.length;
@@ -231,7 +232,6 @@ async function scanFile(fh, fileLen) {
         `the record at byte ${offset} says it is entry ${header.index}, but it is entry ${position} in file order`,
       );
     }
-    afterBadFrame = false;
     return offset + frameLen(header);
   };
 
@@ -275,6 +275,15 @@ async function scanFile(fh, fileLen) {
     return null;
   };
 
+  const zerosToEnd = async (/** @type {number} */ from) => {
+    for (let at = from; at < fileLen; ) {
+      const n = Math.min(fileLen - at, 1 << 20);
+      if ((await win.bytes(at, n)).some((b) => b !== 0)) return false;
+      at += n;
+    }
+    return true;
+  };
+
   const pushDamagedSpan = (
     /** @type {number} */ start,
     /** @type {number} */ next,
@@ -311,10 +320,13 @@ async function scanFile(fh, fileLen) {
       offset = next.offset;
       continue;
     }
+    // Zeros where a record should start: the file grew but the append's
+    // data never reached the disk (a crash before its sync; some file
+    // systems read zeros there). No record is all zeros: a torn tail.
+    if (await zerosToEnd(offset)) break;
     if (frame.kind === "bad") {
-      pushDamaged(offset, reason);
-      afterBadFrame = true;
-      offset += frameLen(/** @type {Header} */ (frame.header));
+      pushDamaged(offset, `${reason}; no intact record follows, so bytes ${offset}..${fileLen} are kept as this one damaged entry`);
+      offset = fileLen;
       continue;
     }
     if (frame.header) {
@@ -325,11 +337,6 @@ async function scanFile(fh, fileLen) {
         offset = fileLen;
         continue;
       }
-    }
-    if (afterBadFrame) {
-      problems.push({ index: null, offset, detail: `${reason}; these bytes follow a damaged record and are left in place` });
-      offset = fileLen;
-      continue;
     }
     break; // a torn tail
   }

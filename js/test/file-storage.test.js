@@ -229,6 +229,41 @@ test("a torn last record is cut on open; every complete record is kept", async (
   await s2.close();
 });
 
+test("zeros where the next record should start are a torn tail; zeros from inside a record are one damaged entry, kept", async () => {
+  // A crash after the file grew but before the append's data reached the
+  // disk leaves zeros (XFS reads unwritten extents as zeros).
+  const path = join(tmp(), "ledger.db");
+  const { gov } = await writeLedger(path, 3);
+  const clean = readFileSync(path);
+  for (const zeros of [48, 49, 1300, 3 << 20]) {
+    writeFileSync(path, Buffer.concat([clean, Buffer.alloc(zeros)]));
+    const storage = fileStorage(path);
+    assert.deepEqual(await storage.open(), { records: 4, truncatedBytes: zeros, ignoredTailBytes: 0, problems: [] }, `${zeros} zeros`);
+    assert.equal(statSync(path).size, clean.length);
+    const again = await Lexecon.create({ nodeId: "file-node", storage, signingKey: SEED });
+    assert.deepEqual(again.head, gov.head);
+    await storage.close();
+    writeFileSync(path, clean);
+  }
+
+  // Zeros from 20 bytes into record 2 to the end: damage, as the Rust host
+  // reads it (one damaged entry, the bytes kept), never a torn tail.
+  const third = 8 + 48 + clean.readUInt32LE(8);
+  const record2 = third + 48 + clean.readUInt32LE(third);
+  const damaged = Buffer.concat([clean, Buffer.alloc(1000)]);
+  damaged.fill(0, record2 + 20);
+  writeFileSync(path, damaged);
+  const storage = fileStorage(path);
+  const recovery = await storage.open();
+  assert.equal(recovery.records, 3);
+  assert.equal(recovery.truncatedBytes, 0);
+  assert.equal(recovery.problems.length, 1);
+  assert.equal(recovery.problems[0].index, 2);
+  assert.match(recovery.problems[0].detail, /no intact record follows, so bytes \d+\.\.\d+ are kept as this one damaged entry/);
+  assert.equal(statSync(path).size, damaged.length, "damaged bytes are kept");
+  await storage.close();
+});
+
 test("a damaged record keeps its place: length counts it, reading it fails, nothing is truncated", async () => {
   const path = join(tmp(), "ledger.db");
   await writeLedger(path, 3);

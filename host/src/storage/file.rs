@@ -54,7 +54,10 @@
 //!   append interrupted by a crash: [`FileStorage::open`] truncates it (and
 //!   syncs), logs a warning and reports it in [`Recovery::truncated_bytes`].
 //!   An append is acknowledged only after its sync, so no acknowledged entry
-//!   is in a torn tail. A file shorter than the magic whose bytes are a prefix
+//!   is in a torn tail. So is a tail of zero bytes where a record should
+//!   start: the file grew but the append's data never reached the disk
+//!   (some file systems read zeros there after a crash), and no record is
+//!   all zeros. Zeros that start inside a record are damage (below). A file shorter than the magic whose bytes are a prefix
 //!   of it is a creation that was cut short, and is rewritten.
 //! - **Damage is never truncated.** A complete record is never dropped. A
 //!   record whose CRC fails, or whose index field is not its position, keeps
@@ -1313,6 +1316,9 @@ impl<'a> Scanner<'a> {
             self.push_damaged_span(offset, next, next_index, &reason);
             return Ok(Step::Next(next));
         }
+        if self.zeros_to_end(offset)? {
+            return Ok(Step::TornTail);
+        }
         match damage {
             Damage::BadChecksum { .. } => {
                 let end = self.file_len();
@@ -1431,6 +1437,23 @@ impl<'a> Scanner<'a> {
             .window
             .bytes(offset + RECORD_HEADER_LEN, u64::from(header.payload_len))?;
         Ok(header.checksum_matches(payload).then_some(header.index))
+    }
+
+    /// True when every byte from `offset` to the end of the file is zero:
+    /// an append whose data never reached the disk although the file grew
+    /// (a crash before its sync; some file systems then read zeros there).
+    /// No record is all zeros (its length is not 0 and its JSON payload ends
+    /// in `}`), so this holds no entry and is a torn tail.
+    fn zeros_to_end(&mut self, offset: u64) -> io::Result<bool> {
+        let mut at = offset;
+        while at < self.file_len() {
+            let n = (self.file_len() - at).min(SCAN_WINDOW);
+            if self.window.bytes(at, n)?.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n;
+        }
+        Ok(true)
     }
 
     /// True when `header`'s checksum matches the bytes from its payload to
