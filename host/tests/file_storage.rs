@@ -422,7 +422,11 @@ fn zeros_where_the_next_record_should_start_are_a_torn_tail() {
 
         let report = FileStorage::check_integrity(&path).unwrap();
         assert_eq!(report.records, 4, "{zeros} zeros");
-        assert!(report.problems.is_empty(), "{zeros} zeros: {:?}", report.problems);
+        assert!(
+            report.problems.is_empty(),
+            "{zeros} zeros: {:?}",
+            report.problems
+        );
         assert_eq!(report.torn_tail_bytes, u64::try_from(zeros).unwrap());
         let (storage, recovery) = FileStorage::open(&path).unwrap();
         assert_eq!(
