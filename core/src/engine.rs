@@ -45,6 +45,11 @@ fn decision_signing_message(decision_hash: &str) -> Vec<u8> {
 /// `policy_version_hash` when no policy is loaded.
 pub const NO_POLICY: &str = "none";
 
+/// The longest token lifetime a node may be configured with, seconds (one
+/// day): capability tokens are short-lived, and a lifetime past this is a
+/// mistake in units more often than a choice.
+pub const MAX_TOKEN_TTL_LIMIT: u64 = 86_400;
+
 /// A node's settings that the engine needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +75,8 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// Whether every host would accept these settings: a node id as
     /// [`check_node_id`] wants it, a default token lifetime of at least one
-    /// second, and a longest lifetime no shorter than the default.
+    /// second, and a longest lifetime no shorter than the default and at
+    /// most [`MAX_TOKEN_TTL_LIMIT`].
     ///
     /// # Errors
     /// What is wrong, in words a user can act on.
@@ -83,6 +89,12 @@ impl NodeConfig {
             return Err(format!(
                 "the longest token lifetime ({} s) must not be shorter than the default ({} s)",
                 self.max_token_ttl, self.default_token_ttl
+            ));
+        }
+        if self.max_token_ttl > MAX_TOKEN_TTL_LIMIT {
+            return Err(format!(
+                "the longest token lifetime ({} s) must be at most {MAX_TOKEN_TTL_LIMIT} s (one day): capability tokens are short-lived",
+                self.max_token_ttl
             ));
         }
         Ok(())

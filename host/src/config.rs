@@ -701,6 +701,16 @@ impl Config {
                 ),
             ));
         }
+        if c.max_ttl > lexecon_core::engine::MAX_TOKEN_TTL_LIMIT {
+            return Err(unsupported(
+                "capability.max_ttl",
+                &format!(
+                    "({}) must be at most {} seconds (one day): capability tokens are short-lived",
+                    c.max_ttl,
+                    lexecon_core::engine::MAX_TOKEN_TTL_LIMIT
+                ),
+            ));
+        }
         let l = &self.ledger;
         match l.storage {
             StorageKind::File => {
@@ -1027,6 +1037,30 @@ capability:
             matches!(e, ConfigError::Unsupported { ref key, .. } if key == "capability.kms_provider"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn token_lifetimes_are_checked() {
+        for (text, says) in [
+            ("capability:\n  default_ttl: 0\n", "at least 1 second"),
+            (
+                "capability:\n  default_ttl: 600\n  max_ttl: 60\n",
+                "must not be smaller than `capability.default_ttl` (600)",
+            ),
+            (
+                "capability:\n  max_ttl: 86401\n",
+                "(86401) must be at most 86400 seconds (one day)",
+            ),
+        ] {
+            let e = Config::parse(text, "c").unwrap_err();
+            assert!(
+                matches!(e, ConfigError::Unsupported { ref key, .. } if key.starts_with("capability.")),
+                "{e}"
+            );
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let c = Config::parse("capability:\n  max_ttl: 86400\n", "c").unwrap();
+        assert_eq!(c.capability.max_ttl, 86_400);
     }
 
     #[test]

@@ -107,6 +107,13 @@ fn the_component_refuses_a_node_config_no_host_accepts() {
             },
             "must not be shorter than the default",
         ),
+        (
+            NodeConfig {
+                max_token_ttl: 86_401,
+                ..NodeConfig::default()
+            },
+            "must be at most 86400 s (one day)",
+        ),
     ];
     for (config, says) in bad {
         let storage = SharedStorage::default();

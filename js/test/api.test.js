@@ -595,6 +595,9 @@ test("node settings the server refuses are refused here too", async () => {
     [{ nodeId: "x".repeat(65) }, /is not valid: use 1 to 64/],
     [{ nodeId: "n", defaultTokenTtl: 0 }, /at least 1 second/],
     [{ nodeId: "n", defaultTokenTtl: 7200, maxTokenTtl: 60 }, /longest token lifetime \(60 s\) must not be shorter than the default \(7200 s\)/],
+    // Tokens are short-lived: a lifetime of 2^53 s would outlive any check.
+    [{ nodeId: "n", maxTokenTtl: 2 ** 53 }, /longest token lifetime \(9007199254740992 s\) must be at most 86400 s \(one day\)/],
+    [{ nodeId: "n", defaultTokenTtl: 86_401, maxTokenTtl: 86_401 }, /must be at most 86400 s/],
   ]) {
     await assert.rejects(Lexecon.create(options), (e) => {
       assert.ok(e instanceof LexeconConfigError, String(e));

@@ -177,7 +177,7 @@ export interface LexeconOptions {
   signingKey?: Uint8Array | string;
   /** Seconds, at least 1 (300). */
   defaultTokenTtl?: number;
-  /** Seconds, at least `defaultTokenTtl` (3600). */
+  /** Seconds, at least `defaultTokenTtl` and at most 86400, one day (3600). */
   maxTokenTtl?: number;
   /**
    * Tests only: a stepping clock and a seeded random stream, as the shared
