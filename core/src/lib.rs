@@ -17,6 +17,7 @@ pub mod request;
 pub mod signer;
 pub mod storage;
 pub mod time;
+mod unique_keys;
 
 pub use capability::{CapabilityToken, Expect, TokenClaims, TokenError, verify_token};
 pub use decision::{Decision, Verdict};

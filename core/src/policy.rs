@@ -158,7 +158,7 @@ struct PolicyDoc {
     relations: Vec<RelationDoc>,
     #[serde(default)]
     constraints: Vec<ConstraintDoc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::unique_keys::optional_value")]
     #[allow(dead_code)]
     metadata: Option<Value>,
 }
@@ -1288,6 +1288,26 @@ mod tests {
             e.to_string()
                 .starts_with("relations[1].type: unknown relation type `permitz`")
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_in_metadata_is_refused_at_any_depth() {
+        for text in [
+            r#"{"name": "p", "metadata": {"owner": "a", "owner": "b"}}"#,
+            r#"{"name": "p", "metadata": [{"tags": {"x": 1, "x": 2}}]}"#,
+        ] {
+            let e = Policy::parse(text).unwrap_err();
+            assert!(e.path.starts_with("metadata"), "{e}");
+            assert!(e.message.starts_with("duplicate key `"), "{e}");
+            assert_eq!(e.line, Some(1), "{e}");
+        }
+        for ok in [
+            r#"{"name": "p", "metadata": {"owner": "a", "tags": [1, 2.5, null]}}"#,
+            r#"{"name": "p", "metadata": null}"#,
+            r#"{"name": "p", "metadata": 30e80}"#,
+        ] {
+            Policy::parse(ok).unwrap();
+        }
     }
 
     #[test]

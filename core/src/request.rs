@@ -57,7 +57,7 @@ pub struct DecisionRequest {
     #[serde(
         default,
         skip_serializing_if = "Map::is_empty",
-        deserialize_with = "unique_keys::object"
+        deserialize_with = "crate::unique_keys::object"
     )]
     pub context: Map<String, Value>,
     /// Ask for strict evaluation; a request can never make a policy looser.
@@ -289,7 +289,7 @@ pub fn context_from_json(text: &str) -> Result<Map<String, Value>, RequestError>
     struct Context(Map<String, Value>);
     impl<'de> Deserialize<'de> for Context {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            unique_keys::object(d).map(Context)
+            crate::unique_keys::object(d).map(Context)
         }
     }
     let fail = |path: &str, e: &serde_json::Error| RequestError {
@@ -396,101 +396,6 @@ mod terms {
 /// then what it saw and what was decided differ, for instance on
 /// `{"user_approved": false, "user_approved": true}`. Refused instead, as a
 /// duplicated top-level field is.
-mod unique_keys {
-    use std::fmt;
-
-    use serde::Deserialize;
-    use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
-    use serde_json::{Map, Number, Value};
-
-    /// Deserializes a JSON object whose keys are unique at every depth.
-    pub fn object<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
-        d.deserialize_map(ObjectVisitor)
-    }
-
-    struct ObjectVisitor;
-
-    impl<'de> Visitor<'de> for ObjectVisitor {
-        type Value = Map<String, Value>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Map::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if out.contains_key(&key) {
-                    return Err(A::Error::custom(format_args!("duplicate key `{key}`")));
-                }
-                let UniqueValue(value) = map.next_value()?;
-                out.insert(key, value);
-            }
-            Ok(out)
-        }
-    }
-
-    /// Any JSON value, its objects' keys unique.
-    struct UniqueValue(Value);
-
-    impl<'de> Deserialize<'de> for UniqueValue {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(ValueVisitor)
-        }
-    }
-
-    struct ValueVisitor;
-
-    impl<'de> Visitor<'de> for ValueVisitor {
-        type Value = UniqueValue;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("any valid JSON value")
-        }
-        fn visit_bool<E: Error>(self, v: bool) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::Bool(v)))
-        }
-        fn visit_i64<E: Error>(self, v: i64) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::Number(v.into())))
-        }
-        fn visit_u64<E: Error>(self, v: u64) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::Number(v.into())))
-        }
-        fn visit_f64<E: Error>(self, v: f64) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(
-                Number::from_f64(v).map_or(Value::Null, Value::Number),
-            ))
-        }
-        fn visit_str<E: Error>(self, v: &str) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::String(v.to_owned())))
-        }
-        fn visit_string<E: Error>(self, v: String) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::String(v)))
-        }
-        fn visit_unit<E: Error>(self) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::Null))
-        }
-        fn visit_none<E: Error>(self) -> Result<UniqueValue, E> {
-            Ok(UniqueValue(Value::Null))
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<UniqueValue, D::Error> {
-            UniqueValue::deserialize(d)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueValue, A::Error> {
-            let mut items = Vec::new();
-            while let Some(UniqueValue(item)) = seq.next_element()? {
-                items.push(item);
-            }
-            Ok(UniqueValue(Value::Array(items)))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<UniqueValue, A::Error> {
-            ObjectVisitor
-                .visit_map(map)
-                .map(|m| UniqueValue(Value::Object(m)))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
