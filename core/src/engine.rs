@@ -818,6 +818,84 @@ pub fn verify_entry_signature(entry: &Entry, public_key: &[u8; 32]) -> Result<()
     })
 }
 
+/// What one entry says about the policy in force, for [`PolicyTrail`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyFact {
+    /// A `policy_load` of the policy with this hash.
+    Loaded(String),
+    /// A decision made under the policy with this hash ([`NO_POLICY`] when
+    /// none was loaded), as its signed record says.
+    DecidedUnder(String),
+}
+
+impl PolicyFact {
+    /// The fact `entry` states.
+    ///
+    /// # Errors
+    /// A `policy_load` without `policy_hash`, or a decision without
+    /// `record.policy_version_hash`.
+    pub fn of(entry: &Entry) -> Result<Self, String> {
+        let text = |pointer: &str, what: &str| {
+            entry
+                .payload
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("the {what} has no `{}` text", &pointer[1..]))
+        };
+        Ok(match entry.kind {
+            EntryKind::PolicyLoad => Self::Loaded(text("/policy_hash", "policy load")?),
+            EntryKind::Decision => {
+                Self::DecidedUnder(text("/record/policy_version_hash", "decision")?)
+            }
+        })
+    }
+}
+
+/// Follows the policy in force along a chain from entry 0: every decision
+/// must name, in its signed record, the policy the latest `policy_load`
+/// before it loaded (every writer decides under the policy at the head it
+/// links to). With the signatures checked, a `policy_load` rewritten in
+/// the history, hashes recomputed, is found at the first decision after it
+/// (DESIGN.md §5.3); a `policy_load` appended after the last decision
+/// cannot be told from a real one.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyTrail {
+    /// The policy in force: its hash and the index of its `policy_load`.
+    active: Option<(String, u64)>,
+}
+
+impl PolicyTrail {
+    /// A trail at entry 0, with no policy loaded.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the fact of entry `index`, the next one.
+    ///
+    /// # Errors
+    /// What is wrong, in words, when a decision names another policy than
+    /// the one in force.
+    pub fn push(&mut self, index: u64, fact: PolicyFact) -> Result<(), String> {
+        match fact {
+            PolicyFact::Loaded(hash) => {
+                self.active = Some((hash, index));
+                Ok(())
+            }
+            PolicyFact::DecidedUnder(hash) => match &self.active {
+                Some((active, _)) if *active == hash => Ok(()),
+                None if hash == NO_POLICY => Ok(()),
+                Some((active, at)) => Err(format!(
+                    "it was decided under policy {hash}, but the policy in force there is {active} (loaded by entry {at}): the policy history was rewritten"
+                )),
+                None => Err(format!(
+                    "it was decided under policy {hash}, but no policy is loaded before it: the policy history was rewritten"
+                )),
+            },
+        }
+    }
+}
+
 fn loaded_summary(policy: &Policy) -> PolicyLoaded {
     PolicyLoaded {
         policy: policy.info(),

@@ -548,6 +548,46 @@ fn stored_decisions_prove_they_were_signed_by_the_node() {
     }
 }
 
+#[test]
+fn every_decision_names_the_policy_the_latest_load_before_it_loaded() {
+    use lexecon_core::engine::{NO_POLICY, PolicyFact, PolicyTrail};
+    let mut gov = Governor::open(engine("trail"), MemoryStorage::new()).unwrap();
+    gov.decide(&search()).unwrap(); // no policy yet: denied, under `none`
+    gov.load_policy(POLICY).unwrap();
+    gov.decide(&search()).unwrap();
+    let other = POLICY.replacen("\"mode\": \"strict\"", "\"mode\": \"permissive\"", 1);
+    assert_ne!(other, POLICY);
+    gov.load_policy(&other).unwrap();
+    gov.decide(&search()).unwrap();
+    let facts: Vec<PolicyFact> = (0..5)
+        .map(|i| PolicyFact::of(&gov.entry(i).unwrap().unwrap()).unwrap())
+        .collect();
+    assert_eq!(facts[0], PolicyFact::DecidedUnder(NO_POLICY.into()));
+    let mut trail = PolicyTrail::new();
+    for (i, f) in (0..).zip(&facts) {
+        trail.push(i, f.clone()).unwrap();
+    }
+
+    // Entry 1 rewritten to load another policy: entry 2, decided under the
+    // real one, says so.
+    let PolicyFact::Loaded(real) = &facts[1] else {
+        panic!("{:?}", facts[1])
+    };
+    let mut trail = PolicyTrail::new();
+    trail.push(0, facts[0].clone()).unwrap();
+    trail.push(1, PolicyFact::Loaded("f".repeat(64))).unwrap();
+    let e = trail.push(2, facts[2].clone()).unwrap_err();
+    assert!(
+        e.contains(&format!("decided under policy {real}"))
+            && e.contains("loaded by entry 1")
+            && e.contains("the policy history was rewritten"),
+        "{e}"
+    );
+    // A decision under a policy before any load.
+    let e = PolicyTrail::new().push(0, facts[2].clone()).unwrap_err();
+    assert!(e.contains("no policy is loaded before it"), "{e}");
+}
+
 /// Storage whose lookups answer with another entry than the one asked.
 struct Misdirected(MemoryStorage);
 

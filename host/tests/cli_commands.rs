@@ -754,7 +754,7 @@ fn tampering_with_one_byte_is_found_and_named() {
 }
 
 #[test]
-fn verify_signatures_finds_a_decision_rewritten_with_its_hashes_recomputed() {
+fn verify_signatures_finds_decisions_and_policy_loads_rewritten_with_hashes_recomputed() {
     use lexecon::storage::file::FileStorage;
     use lexecon_core::ledger::{Entry, EntryKind, build_entry_value};
 
@@ -799,6 +799,39 @@ fn verify_signatures_finds_a_decision_rewritten_with_its_hashes_recomputed() {
     let e = failed(&node.cli(&["ledger", "verify", "--signatures"]));
     assert!(
         e.contains("failed at entry 2") && e.contains("does not verify with this node's key"),
+        "{e}"
+    );
+
+    // The policy load (entry 0) rewritten to name another policy, every
+    // hash after it recomputed: the decisions still name the real one.
+    let (mut stored, _) = FileStorage::open_read_only(node.ledger_path()).unwrap();
+    let original = support::ledger::export(&mut stored);
+    drop(stored);
+    let mut prev = lexecon_core::ledger::GENESIS_HASH.to_string();
+    let rewritten: Vec<_> = original
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut e = Entry::parse(&r.bytes).unwrap();
+            if i == 0 {
+                e.payload["policy_hash"] = "f".repeat(64).into();
+            }
+            let kind = e.kind;
+            let r = build_entry_value(e.index, &prev, &e.timestamp, kind, &e.payload);
+            prev.clone_from(&r.entry_hash);
+            r
+        })
+        .collect();
+    std::fs::remove_file(node.ledger_path()).unwrap();
+    let (file, _) = FileStorage::open(node.ledger_path()).unwrap();
+    file.append(&rewritten).unwrap();
+    drop(file);
+    assert!(ok(&node.cli(&["ledger", "verify"])).contains("ledger valid: 3 entries"));
+    let e = failed(&node.cli(&["ledger", "verify", "--signatures"]));
+    assert!(
+        e.contains("failed at entry 1")
+            && e.contains("loaded by entry 0")
+            && e.contains("the policy history was rewritten"),
         "{e}"
     );
 }

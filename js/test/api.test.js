@@ -382,7 +382,7 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
   assert.equal(report.failure.index, 2);
   assert.equal(report.failure.kind, "bad_signature");
   assert.match(report.failure.message, /signature/);
-  assert.match(report.failure.message, /only the signature shows it/);
+  assert.match(report.failure.message, /only the signatures show it/);
 
   // Without its decision_hash recomputed, the record no longer matches it.
   entries[2].payload.decision_hash = JSON.parse(new TextDecoder().decode(inner.get(2))).payload.decision_hash;
@@ -401,6 +401,31 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
   const altered = await staleNode.verifyLedger({ signatures: true });
   assert.equal(altered.firstInvalid, 2);
   assert.match(altered.failure.message, /not the SHA-256 of its record/);
+
+  // The policy load rewritten to name another policy, hashes recomputed:
+  // entry 1, decided under the real one, names it.
+  const policyEntries = [];
+  for (let i = 0; i < inner.length(); i++) policyEntries.push(JSON.parse(new TextDecoder().decode(inner.get(i))));
+  const realPolicy = policyEntries[0].payload.policy_hash;
+  policyEntries[0].payload.policy_hash = "f".repeat(64);
+  const relinked = [];
+  for (const [i, e] of policyEntries.entries()) {
+    const { entry_hash: _, ...rest } = e;
+    if (i > 0) rest.prev_hash = relinked[i - 1].entry_hash;
+    relinked.push({ entry_hash: await sha256(canonical(rest)), ...rest });
+  }
+  const relinkedBytes = relinked.map((e) => new TextEncoder().encode(canonical(e)));
+  const relinkedNode = await Lexecon.create({
+    nodeId: "app-1",
+    storage: { ...storage, get: (i) => relinkedBytes[i] ?? null },
+    signingKey: SEED,
+  });
+  assert.equal((await relinkedNode.verifyLedger()).valid, true);
+  const policyReport = await relinkedNode.verifyLedger({ signatures: true });
+  assert.equal(policyReport.valid, false, JSON.stringify(policyReport));
+  assert.equal(policyReport.firstInvalid, 1);
+  assert.equal(policyReport.failure.kind, "policy_mismatch");
+  assert.match(policyReport.failure.message, new RegExp(`decided under policy ${realPolicy}, but the policy in force there is f{64} \\(loaded by entry 0\\)`));
 
   // The original ledger, opened with another key: signed, but not by this node.
   const other = await Lexecon.create({ nodeId: "app-1", storage: inner, signingKey: "08".repeat(32) });

@@ -114,8 +114,12 @@ export interface LedgerReport {
   firstInvalid?: number;
   failure?: {
     index: number;
-    /** `bad_signature`: only with `verifyLedger({ signatures: true })`. */
-    kind: "malformed" | "hash_mismatch" | "index_mismatch" | "broken_link" | "bad_genesis" | "missing" | "bad_signature";
+    /**
+     * `bad_signature` (a decision not signed by this node's key, or altered)
+     * and `policy_mismatch` (a decision that names another policy than the
+     * latest policy load before it): only with `verifyLedger({ signatures: true })`.
+     */
+    kind: "malformed" | "hash_mismatch" | "index_mismatch" | "broken_link" | "bad_genesis" | "missing" | "bad_signature" | "policy_mismatch";
     message: string;
   };
 }

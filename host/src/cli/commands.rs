@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lexecon_core::DecisionRequest;
 use lexecon_core::capability::{Expect, verify_token};
-use lexecon_core::engine::verify_storage_parallel;
+use lexecon_core::engine::{PolicyFact, PolicyTrail, verify_storage_parallel};
 use lexecon_core::ledger::Entry;
 use lexecon_core::policy::{Mode, Policy, PolicyError};
 use lexecon_core::storage::{Storage as _, StorageError};
@@ -592,7 +592,7 @@ pub fn ledger_verify(
                 if let Some((index, why)) = checked {
                     out.finish()?;
                     return Err(fail(format!(
-                        "ledger verification failed at entry {index}: {why} (its chain hashes check out: only the signature shows it)"
+                        "ledger verification failed at entry {index}: {why} (its chain hashes check out: only the signatures show it)"
                     )));
                 }
                 if verbose {
@@ -772,23 +772,28 @@ pub fn token_verify(
 /// Threads `ledger verify` checks entries on: one per core (the server
 /// verifies on one reader thread instead, leaving the cores to deciding).
 /// The first of the first `len` entries whose decision is not signed by
-/// `public_key` ([`verify_entry_signature`]), with why; the entries of each
-/// chunk are checked on one thread per core.
+/// `public_key` ([`verify_entry_signature`]) or names another policy than
+/// the one in force ([`PolicyTrail`]), with why. The entries of each chunk
+/// are parsed and their signatures checked on one thread per core; the
+/// policy trail is then followed in order.
 fn check_signatures(
     storage: &mut node::LedgerStorage,
     len: u64,
     public_key: &[u8; 32],
 ) -> std::result::Result<Option<(u64, String)>, StorageError> {
+    /// One entry's outcome: its policy fact, or why it fails.
+    type Checked = std::result::Result<PolicyFact, String>;
     let threads = verify_threads();
-    let check = |first: u64, part: &[Vec<u8>]| -> Option<(u64, String)> {
-        (first..).zip(part).find_map(|(i, bytes)| {
-            let why = match Entry::parse(bytes) {
-                Ok(e) => lexecon_core::engine::verify_entry_signature(&e, public_key).err()?,
-                Err(e) => format!("not an entry: {e}"),
-            };
-            Some((i, why))
-        })
+    let check = |part: &[Vec<u8>]| -> Vec<Checked> {
+        part.iter()
+            .map(|bytes| {
+                let e = Entry::parse(bytes).map_err(|e| format!("not an entry: {e}"))?;
+                lexecon_core::engine::verify_entry_signature(&e, public_key)?;
+                PolicyFact::of(&e)
+            })
+            .collect()
     };
+    let mut trail = PolicyTrail::new();
     let mut at = 0;
     while at < len {
         let chunk = storage.get_range(at, len.min(at + SCAN_CHUNK * threads as u64))?;
@@ -796,19 +801,23 @@ fn check_signatures(
             return Ok(Some((at, "the entry is missing from storage".into())));
         }
         let per = chunk.len().div_ceil(threads);
-        let found = std::thread::scope(|scope| {
+        let checked: Vec<Checked> = std::thread::scope(|scope| {
             let parts: Vec<_> = chunk
                 .chunks(per)
-                .enumerate()
-                .map(|(k, part)| scope.spawn(move || check(at + (k * per) as u64, part)))
+                .map(|part| (part.len(), scope.spawn(move || check(part))))
                 .collect();
-            parts.into_iter().find_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Some((at, "the check panicked".into())))
-            })
+            parts
+                .into_iter()
+                .flat_map(|(n, h)| {
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err("the check panicked".into()); n])
+                })
+                .collect()
         });
-        if found.is_some() {
-            return Ok(found);
+        for (i, outcome) in (at..).zip(checked) {
+            if let Err(why) = outcome.and_then(|fact| trail.push(i, fact)) {
+                return Ok(Some((i, why)));
+            }
         }
         at += chunk.len() as u64;
     }

@@ -266,7 +266,8 @@ pub enum LedgerCommand {
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
         /// Also check that every decision was signed by this node's key
-        /// (its decision hash and signature, with the node's public key).
+        /// (its decision hash and signature, with the node's public key)
+        /// and names the policy the latest policy load before it loaded.
         /// The chain's hashes can be recomputed by whoever rewrites the
         /// ledger; the signatures cannot. About 40 µs an entry per core
         #[arg(long)]

@@ -22,6 +22,7 @@
 use std::fmt;
 
 use lexecon_core::capability::{self, Expect};
+use lexecon_core::engine::{PolicyFact, PolicyTrail};
 use lexecon_core::ledger::{ChainVerifier, FailureKind, VerifyFailure};
 use lexecon_core::time::SteppingClock;
 use lexecon_core::{
@@ -830,9 +831,11 @@ pub struct WasmChainVerifier {
     failure: Option<VerifyFailure>,
     /// The key decisions must be signed with, when signatures are checked.
     signer_key: Option<[u8; 32]>,
-    /// The first entry whose chain hashes check out but whose signature
-    /// does not: `(index, why, head before it)`.
-    signature_failure: Option<(u64, String, String)>,
+    /// The policy in force along the chain, for decisions to name.
+    trail: PolicyTrail,
+    /// The first entry whose chain hashes check out but whose signature,
+    /// or the policy it names, does not: `(index, kind, why, head before it)`.
+    signature_failure: Option<(u64, &'static str, String, String)>,
 }
 
 impl Default for WasmChainVerifier {
@@ -850,13 +853,15 @@ impl WasmChainVerifier {
             inner: ChainVerifier::new(),
             failure: None,
             signer_key: None,
+            trail: PolicyTrail::new(),
             signature_failure: None,
         }
     }
 
     /// Also checks that every decision entry is signed by `public_key`
-    /// (`lexecon_core::engine::verify_entry_signature`, as `lexecon ledger
-    /// verify --signatures`). Call before the first `push`.
+    /// (`lexecon_core::engine::verify_entry_signature`) and names the policy
+    /// in force (`PolicyTrail`), as `lexecon ledger verify --signatures`.
+    /// Call before the first `push`.
     pub fn signatures(&mut self, public_key: &[u8]) -> Result<(), JsValue> {
         let key: [u8; 32] = public_key.try_into().map_err(|_| {
             GlueError::new(
@@ -893,13 +898,19 @@ impl WasmChainVerifier {
             return true;
         };
         let checked = match lexecon_core::Entry::parse(bytes) {
-            Ok(entry) => lexecon_core::engine::verify_entry_signature(&entry, &key),
-            Err(e) => Err(format!("not an entry: {e}")),
+            Ok(entry) => lexecon_core::engine::verify_entry_signature(&entry, &key)
+                .map_err(|why| ("bad_signature", why))
+                .and_then(|()| {
+                    PolicyFact::of(&entry)
+                        .and_then(|fact| self.trail.push(index, fact))
+                        .map_err(|why| ("policy_mismatch", why))
+                }),
+            Err(e) => Err(("bad_signature", format!("not an entry: {e}"))),
         };
         match checked {
             Ok(()) => true,
-            Err(why) => {
-                self.signature_failure = Some((index, why, head_before));
+            Err((kind, why)) => {
+                self.signature_failure = Some((index, kind, why, head_before));
                 false
             }
         }
@@ -917,9 +928,10 @@ impl WasmChainVerifier {
     }
 
     /// The report as JSON: `{valid, entries, head_hash, first_invalid?, failure?}`;
-    /// a signature failure has the kind `bad_signature`.
+    /// a failure only the signatures show has the kind `bad_signature` or
+    /// `policy_mismatch`.
     pub fn report(&self) -> Result<String, JsValue> {
-        let Some((index, why, head_before)) = &self.signature_failure else {
+        let Some((index, kind, why, head_before)) = &self.signature_failure else {
             return Ok(encode(&self.inner.report(self.failure.clone()))?);
         };
         Ok(encode(&serde_json::json!({
@@ -929,8 +941,8 @@ impl WasmChainVerifier {
             "first_invalid": index,
             "failure": {
                 "index": index,
-                "kind": "bad_signature",
-                "message": format!("{why} (its chain hashes check out: only the signature shows it)"),
+                "kind": kind,
+                "message": format!("{why} (its chain hashes check out: only the signatures show it)"),
             },
         }))?)
     }
