@@ -137,6 +137,18 @@ impl DecisionRequest {
             };
             let path = crate::object_only::named_path(e.path());
             let path = if path.is_empty() { "." } else { &path };
+            // serde_json stops at 128 levels, before `validate` could say
+            // how deep a context may be: say it as `validate` does.
+            if message.starts_with("recursion limit exceeded")
+                && let Some(key) = path
+                    .strip_prefix("context.")
+                    .and_then(|rest| rest.split('.').next())
+            {
+                return err(
+                    &format!("context.{key}"),
+                    format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
+                );
+            }
             RequestError {
                 field: error_field(path, &message),
                 message,
@@ -292,13 +304,24 @@ pub fn context_from_json(text: &str) -> Result<Map<String, Value>, RequestError>
             crate::unique_keys::object(d).map(Context)
         }
     }
-    let fail = |path: &str, e: &serde_json::Error| RequestError {
-        field: if path.is_empty() || path == "." {
-            "context".to_string()
-        } else {
-            format!("context.{path}")
-        },
-        message: format!("must be the text of a JSON object: {e}"),
+    let fail = |path: &str, e: &serde_json::Error| {
+        // As `from_json` says it: the parser's limit is past the context's.
+        if e.to_string().starts_with("recursion limit exceeded")
+            && let Some(key) = path.split('.').next().filter(|k| !k.is_empty())
+        {
+            return err(
+                &format!("context.{key}"),
+                format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
+            );
+        }
+        RequestError {
+            field: if path.is_empty() || path == "." {
+                "context".to_string()
+            } else {
+                format!("context.{path}")
+            },
+            message: format!("must be the text of a JSON object: {e}"),
+        }
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let Context(map) = serde_path_to_error::deserialize(&mut de)
@@ -399,6 +422,30 @@ mod terms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_nested_past_the_parsers_limit_is_refused_as_too_deep() {
+        for levels in [20, 127, 200, 5000] {
+            let text = format!(
+                r#"{{"actor": "m", "proposed_action": "p", "tool": "t", "user_intent": "u", "risk_level": 1, "context": {{"deep": {}1{}}}}}"#,
+                r#"{"a": "#.repeat(levels),
+                "}".repeat(levels)
+            );
+            let e = DecisionRequest::from_json(&text).unwrap_err();
+            assert_eq!(e.field, "context.deep", "{levels} levels: {e:?}");
+            assert_eq!(e.message, "nests deeper than 16 levels", "{levels} levels");
+            // The same through the component's context-as-text path.
+            let context = format!(
+                r#"{{"deep": {}1{}}}"#,
+                r#"{"a": "#.repeat(levels),
+                "}".repeat(levels)
+            );
+            if let Err(e) = context_from_json(&context) {
+                assert_eq!(e.field, "context.deep", "{levels} levels: {e:?}");
+                assert_eq!(e.message, "nests deeper than 16 levels");
+            }
+        }
+    }
 
     #[test]
     fn a_token_ttl_of_zero_is_refused() {

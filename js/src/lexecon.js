@@ -196,6 +196,13 @@ export class Lexecon {
     if (o.verifyOnOpen !== undefined && typeof o.verifyOnOpen !== "boolean") {
       throw new LexeconConfigError(`verifyOnOpen must be a boolean, got ${typeof o.verifyOnOpen}`);
     }
+    // JSON has no NaN: say what was given, not what the engine read (null).
+    for (const key of ["defaultTokenTtl", "maxTokenTtl"]) {
+      const v = o[key];
+      if (v !== undefined && v !== null && !(typeof v === "number" && Number.isInteger(v) && v >= 0)) {
+        throw new LexeconConfigError(`${key} must be a whole number of seconds, got ${typeof v === "number" ? v : typeof v}`);
+      }
+    }
     if (typeof o.nodeId !== "string" || o.nodeId.trim() === "") {
       throw new LexeconConfigError("nodeId must be a non-empty string");
     }

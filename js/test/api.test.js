@@ -623,6 +623,9 @@ test("node settings the server refuses are refused here too", async () => {
     // Tokens are short-lived: a lifetime of 2^53 s would outlive any check.
     [{ nodeId: "n", maxTokenTtl: 2 ** 53 }, /longest token lifetime \(9007199254740992 s\) must be at most 86400 s \(one day\)/],
     [{ nodeId: "n", defaultTokenTtl: 86_401, maxTokenTtl: 86_401 }, /must be at most 86400 s/],
+    [{ nodeId: "n", defaultTokenTtl: NaN }, /^defaultTokenTtl must be a whole number of seconds, got NaN$/],
+    [{ nodeId: "n", maxTokenTtl: "60" }, /^maxTokenTtl must be a whole number of seconds, got string$/],
+    [{ nodeId: "n", maxTokenTtl: 1.5 }, /got 1.5/],
   ]) {
     await assert.rejects(Lexecon.create(options), (e) => {
       assert.ok(e instanceof LexeconConfigError, String(e));
