@@ -351,8 +351,20 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
       : v !== null && typeof v === "object"
         ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`
         : JSON.stringify(v);
-  const entries = [];
-  for (let i = 0; i < inner.length(); i++) entries.push(JSON.parse(new TextDecoder().decode(inner.get(i))));
+  /** `inner`'s entries, parsed. */
+  const parsed = () => Array.from({ length: inner.length() }, (_, i) => JSON.parse(new TextDecoder().decode(inner.get(i))));
+  /** The entries' bytes with every entry hash and link recomputed, as a read-only adapter. */
+  const relink = async (list) => {
+    const out = [];
+    for (const [i, e] of list.entries()) {
+      const { entry_hash: _, ...rest } = e;
+      if (i > 0) rest.prev_hash = out[i - 1].entry_hash;
+      out.push({ entry_hash: await sha256(canonical(rest)), ...rest });
+    }
+    const bytes = out.map((e) => new TextEncoder().encode(canonical(e)));
+    return { hashes: out.map((e) => e.entry_hash), storage: { append: () => Promise.reject(new Error("read only")), get: (i) => bytes[i] ?? null, length: () => bytes.length } };
+  };
+  const entries = parsed();
   // The canonical form as this test writes it is the stored one.
   for (const e of entries) {
     const { entry_hash, ...rest } = e;
@@ -362,23 +374,16 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
   assert.equal(record.allowed, false);
   record.allowed = true;
   entries[2].payload.decision_hash = await sha256(canonical(record));
-  const rewritten = [];
-  for (const [i, e] of entries.entries()) {
-    const { entry_hash: _, ...rest } = e;
-    if (i > 0) rest.prev_hash = rewritten[i - 1].entry_hash;
-    rewritten.push({ entry_hash: await sha256(canonical(rest)), ...rest });
-  }
-  const bytes = rewritten.map((e) => new TextEncoder().encode(canonical(e)));
-  const storage = { append: () => Promise.reject(new Error("read only")), get: (i) => bytes[i] ?? null, length: () => bytes.length };
+  const { hashes: rewritten, storage } = await relink(entries);
 
   // A node opened on it sees a valid chain; the signatures give it away.
   const node = await Lexecon.create({ nodeId: "app-1", storage, signingKey: SEED });
-  assert.deepEqual(await node.verifyLedger(), { valid: true, entries: 4, headHash: rewritten[3].entry_hash });
+  assert.deepEqual(await node.verifyLedger(), { valid: true, entries: 4, headHash: rewritten[3] });
   const report = await node.verifyLedger({ signatures: true });
   assert.equal(report.valid, false);
   assert.equal(report.firstInvalid, 2);
   assert.equal(report.entries, 2);
-  assert.equal(report.headHash, rewritten[1].entry_hash);
+  assert.equal(report.headHash, rewritten[1]);
   assert.equal(report.failure.index, 2);
   assert.equal(report.failure.kind, "bad_signature");
   assert.match(report.failure.message, /signature/);
@@ -386,16 +391,9 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
 
   // Without its decision_hash recomputed, the record no longer matches it.
   entries[2].payload.decision_hash = JSON.parse(new TextDecoder().decode(inner.get(2))).payload.decision_hash;
-  const stale = [];
-  for (const [i, e] of entries.entries()) {
-    const { entry_hash: _, ...rest } = e;
-    if (i > 0) rest.prev_hash = stale[i - 1].entry_hash;
-    stale.push({ entry_hash: await sha256(canonical(rest)), ...rest });
-  }
-  const staleBytes = stale.map((e) => new TextEncoder().encode(canonical(e)));
   const staleNode = await Lexecon.create({
     nodeId: "app-1",
-    storage: { ...storage, get: (i) => staleBytes[i] ?? null },
+    storage: (await relink(entries)).storage,
     signingKey: SEED,
   });
   const altered = await staleNode.verifyLedger({ signatures: true });
@@ -404,22 +402,10 @@ test("verifyLedger({ signatures: true }) finds a rewrite with recomputed hashes"
 
   // The policy load rewritten to name another policy, hashes recomputed:
   // entry 1, decided under the real one, names it.
-  const policyEntries = [];
-  for (let i = 0; i < inner.length(); i++) policyEntries.push(JSON.parse(new TextDecoder().decode(inner.get(i))));
+  const policyEntries = parsed();
   const realPolicy = policyEntries[0].payload.policy_hash;
   policyEntries[0].payload.policy_hash = "f".repeat(64);
-  const relinked = [];
-  for (const [i, e] of policyEntries.entries()) {
-    const { entry_hash: _, ...rest } = e;
-    if (i > 0) rest.prev_hash = relinked[i - 1].entry_hash;
-    relinked.push({ entry_hash: await sha256(canonical(rest)), ...rest });
-  }
-  const relinkedBytes = relinked.map((e) => new TextEncoder().encode(canonical(e)));
-  const relinkedNode = await Lexecon.create({
-    nodeId: "app-1",
-    storage: { ...storage, get: (i) => relinkedBytes[i] ?? null },
-    signingKey: SEED,
-  });
+  const relinkedNode = await Lexecon.create({ nodeId: "app-1", storage: (await relink(policyEntries)).storage, signingKey: SEED });
   assert.equal((await relinkedNode.verifyLedger()).valid, true);
   const policyReport = await relinkedNode.verifyLedger({ signatures: true });
   assert.equal(policyReport.valid, false, JSON.stringify(policyReport));
