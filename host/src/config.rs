@@ -119,6 +119,14 @@ fn default_host() -> String {
 fn default_port() -> u16 {
     8000
 }
+/// The longest `server.request_timeout`, seconds: one hour. A request
+/// that takes longer is a stuck client, and a timeout past the clock's
+/// range would make every connection fail.
+const MAX_REQUEST_TIMEOUT: u64 = 3600;
+
+/// The longest `ledger.integrity_check_interval`, seconds: 30 days.
+const MAX_INTEGRITY_CHECK_INTERVAL: u64 = 30 * 86_400;
+
 fn default_request_timeout() -> u64 {
     30
 }
@@ -628,6 +636,12 @@ impl Config {
                 "must be at least 1 second",
             ));
         }
+        if s.request_timeout > MAX_REQUEST_TIMEOUT {
+            return Err(unsupported(
+                "server.request_timeout",
+                &format!("must be at most {MAX_REQUEST_TIMEOUT} seconds (one hour)"),
+            ));
+        }
         if s.tls.enabled {
             if s.tls.cert_file.is_none() {
                 return Err(unsupported(
@@ -712,6 +726,16 @@ impl Config {
             ));
         }
         let l = &self.ledger;
+        if l.integrity_check_interval
+            .is_some_and(|i| i > MAX_INTEGRITY_CHECK_INTERVAL)
+        {
+            return Err(unsupported(
+                "ledger.integrity_check_interval",
+                &format!(
+                    "must be at most {MAX_INTEGRITY_CHECK_INTERVAL} seconds (30 days); 0 or absent turns the checks off"
+                ),
+            ));
+        }
         match l.storage {
             StorageKind::File => {
                 if l.connection_string.is_some() {
@@ -1061,6 +1085,33 @@ capability:
         }
         let c = Config::parse("capability:\n  max_ttl: 86400\n", "c").unwrap();
         assert_eq!(c.capability.max_ttl, 86_400);
+    }
+
+    /// A duration past the clock's range made every connection's task
+    /// panic, leaving a server that answered nothing.
+    #[test]
+    fn durations_have_an_upper_bound() {
+        for (text, key, says) in [
+            (
+                "server:\n  request_timeout: 18446744073709551615\n",
+                "server.request_timeout",
+                "at most 3600 seconds",
+            ),
+            (
+                "ledger:\n  integrity_check_interval: 18446744073709551615\n",
+                "ledger.integrity_check_interval",
+                "at most 2592000 seconds",
+            ),
+        ] {
+            let e = Config::parse(text, "c").unwrap_err();
+            assert!(
+                matches!(e, ConfigError::Unsupported { key: ref k, .. } if k == key),
+                "{e}"
+            );
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        Config::parse("server:\n  request_timeout: 3600\n", "c").unwrap();
+        Config::parse("ledger:\n  integrity_check_interval: 2592000\n", "c").unwrap();
     }
 
     #[test]

@@ -350,6 +350,27 @@ fn decide_from_flags_and_from_a_json_file() {
         serde_json::from_str::<Value>(&out).unwrap()["allowed"],
         true
     );
+    // A key given twice is refused, as the server refuses it: the last one
+    // must not quietly win.
+    let e = failed(&node.cli(&[
+        "decide",
+        "--actor",
+        "model",
+        "--tool",
+        "read_wiki",
+        "--action",
+        "read",
+        "--intent",
+        "answer",
+        "--risk",
+        "1",
+        "--context",
+        r#"{"user_approved": false, "user_approved": true}"#,
+    ]));
+    assert!(
+        e.contains("--context") && e.contains("duplicate key `user_approved`"),
+        "{e}"
+    );
     // Usage errors are exit 2; invalid requests exit 1 with one line.
     assert_eq!(
         node.cli(&[

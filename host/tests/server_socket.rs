@@ -580,6 +580,10 @@ fn auto_load_policies_at_start() {
         "Read-Only Policy",
         "the last file wins"
     );
+    // And it alone is recorded: the first was never active, not even for a
+    // moment (replicas on a shared ledger would decide under it).
+    let status = client.status().unwrap();
+    assert_eq!(status["ledger_length"], 1, "{status}");
     // A broken file stops the start, naming it, before any file is loaded.
     let rest = format!(
         "policy:\n  auto_load:\n    - {}\n    - /nonexistent/policy.json\n",

@@ -406,11 +406,10 @@ fn decide_request(args: &DecideArgs) -> Result<DecisionRequest> {
     r.data_classes.clone_from(&args.data_classes);
     r.token_ttl = args.token_ttl;
     if let Some(c) = &args.context {
-        match serde_json::from_str::<Value>(c) {
-            Ok(Value::Object(map)) => r.context = map,
-            Ok(_) => return Err(fail("--context must be a JSON object")),
-            Err(e) => return Err(fail(format!("--context is not JSON: {e}"))),
-        }
+        // As the server reads a request's context: an object whose keys are
+        // unique at every depth.
+        r.context = lexecon_core::request::context_from_json(c)
+            .map_err(|e| fail(format!("--context: {}", e.message)))?;
     }
     r.validate()
         .map_err(|e| fail(format!("invalid request: {e}")))?;

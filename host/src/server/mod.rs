@@ -441,7 +441,17 @@ async fn prepare(
             })?;
         policies.push((path, text));
     }
-    for (path, text) in policies {
+    // One policy is active at a time and each load replaces the one before:
+    // loading every file in turn would make each but the last active for a
+    // moment, for every replica on a shared ledger, and record it. The last
+    // file is the one that ends up active, so it alone is loaded.
+    if policies.len() > 1 {
+        tracing::warn!(
+            files = policies.len(),
+            "policy.auto_load lists several files: every one was checked, only the last is loaded (one policy is active at a time)"
+        );
+    }
+    if let Some((path, text)) = policies.pop() {
         let loaded = state.engine.load_policy(text).await.map_err(|e| {
             ServerError(format!(
                 "cannot load policy `{}` (policy.auto_load): {e}",

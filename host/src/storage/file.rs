@@ -259,8 +259,8 @@ impl fmt::Display for FileStorageError {
             ),
             Self::NotFound { path } => write!(
                 f,
-                "ledger file `{}` does not exist; check the path (a writable open such as \
-                 `lexecon server` creates it)",
+                "ledger file `{}` does not exist; check the path (`lexecon init` or \
+                 `lexecon ledger create` creates one)",
                 path.display()
             ),
             Self::NotALedger { path, found } => write!(
