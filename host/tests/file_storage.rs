@@ -486,23 +486,54 @@ fn read_only_open_reports_a_torn_tail_and_leaves_it() {
     assert_eq!(file_len(&path), bounds[3]);
 }
 
+/// A ledger file is created whole (written under a temporary name, then
+/// linked into place), so a file shorter than its header, even an empty
+/// one, was cut or emptied: refused by every open, never started over as a
+/// new, empty chain.
 #[test]
-fn half_written_file_header_is_completed() {
+fn a_file_shorter_than_its_header_is_refused_not_started_over() {
     let dir = tempfile::tempdir().unwrap();
     let path = ledger_in(&dir);
-    fs::write(&path, &FILE_MAGIC[..3]).unwrap();
+    write_log(&path, 3);
+    for len in [0, 3, 7] {
+        fs::write(&path, &FILE_MAGIC[..len]).unwrap();
+        for e in [
+            FileStorage::open(&path).map(|_| ()).unwrap_err(),
+            FileStorage::open_read_only(&path).map(|_| ()).unwrap_err(),
+            FileStorage::check_integrity(&path).map(|_| ()).unwrap_err(),
+        ] {
+            assert!(matches!(e, FileStorageError::NotALedger { .. }), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("holds {len} bytes, less than its 8-byte header"))
+                    && text.contains("lexecon ledger create"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            &FILE_MAGIC[..len],
+            "left as it was"
+        );
+    }
+}
 
-    let (_, recovery) = FileStorage::open_read_only(&path).unwrap();
-    assert_eq!(recovery.records, 0);
-    assert_eq!(recovery.ignored_tail_bytes, 3);
-    assert_eq!(
-        FileStorage::check_integrity(&path).unwrap().torn_tail_bytes,
-        3
-    );
-
+/// Creating leaves the header alone in the file and no temporary file
+/// beside it.
+#[test]
+fn a_new_file_is_created_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_in(&dir);
     let (storage, recovery) = FileStorage::open(&path).unwrap();
-    assert_eq!(recovery.truncated_bytes, 3);
+    assert_eq!(recovery, Recovery::default());
     assert_eq!(fs::read(&path).unwrap(), FILE_MAGIC);
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let file = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(names, [file.clone(), format!("{file}.lock")]);
     storage.append(&entries(0..1)).unwrap();
     assert_intact(&storage, 0..1);
 }
@@ -1105,11 +1136,12 @@ proptest! {
         let full_len = *bounds.last().unwrap();
         prop_assert_eq!(file_len(&path), full_len);
 
-        let cut = cut.index(usize::try_from(full_len).unwrap() + 1) as u64;
+        // Cuts inside the header are refused (a_file_shorter_than_its_header_…).
+        let cut = bounds[0] + cut.index(usize::try_from(full_len - bounds[0]).unwrap() + 1) as u64;
         truncate_file(&path, cut);
         let survivors = bounds.iter().skip(1).filter(|end| **end <= cut).count();
-        let kept_len = if cut < bounds[0] { bounds[0] } else { bounds[survivors] };
-        let torn = if cut < bounds[0] { cut } else { cut - bounds[survivors] };
+        let kept_len = bounds[survivors];
+        let torn = cut - bounds[survivors];
 
         let (storage, recovery) = FileStorage::open(&path).unwrap();
         prop_assert_eq!(recovery.records, survivors as u64);

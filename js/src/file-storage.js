@@ -11,11 +11,13 @@
 // middle of an append, never acknowledged) is truncated, and so are zeros
 // where the next record should start (the file grew, the data never reached
 // the disk); a complete record is never dropped: a damaged one keeps its
-// place and reading it fails. The scan is the Rust host's, rule for rule.
+// place and reading it fails. A new file is created whole, so one shorter
+// than its header lost its entries and is refused. The scan is the Rust
+// host's, rule for rule.
 //
 // Node only (imports node:fs). Edge runtimes get `file-storage-unavailable.js`.
 
-import { open, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { link, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { constants, readlinkSync, realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -439,6 +441,36 @@ async function staleClaim(claimPath) {
 }
 
 /** @param {string} directory */
+/**
+ * Creates the ledger file whole, as the Rust host does: the header is
+ * written and synced under a temporary name beside it, then linked (or,
+ * where hard links are not supported, renamed) into place and the
+ * directory synced, so a crash leaves no file or a complete one. Called
+ * with the lock held; a file that appeared meanwhile is kept.
+ * @param {string} own the file's own path (symlinks followed)
+ */
+async function createWhole(own) {
+  const temporary = `${own}.new-${process.pid}`;
+  try {
+    const t = await open(temporary, "w", 0o644);
+    try {
+      await writeAll(t, MAGIC, 0);
+      await t.sync();
+    } finally {
+      await t.close();
+    }
+    try {
+      await link(temporary, own);
+    } catch (e) {
+      const code = /** @type {any} */ (e)?.code;
+      if (code !== "EEXIST") await rename(temporary, own);
+    }
+  } finally {
+    await unlink(temporary).catch(() => undefined);
+  }
+  await syncDirectory(dirname(own));
+}
+
 async function syncDirectory(directory) {
   try {
     const dir = await open(directory, "r");
@@ -549,8 +581,15 @@ export function fileStorage(path, options = {}, cwd = undefined) {
     }
     try {
       let handle;
+      const openExisting = () => open(file, readOnly ? "r" : constants.O_RDWR);
       try {
-        handle = readOnly ? await open(file, "r") : await open(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+        try {
+          handle = await openExisting();
+        } catch (e) {
+          if (readOnly || /** @type {any} */ (e)?.code !== "ENOENT") throw e;
+          await createWhole(own);
+          handle = await openExisting();
+        }
       } catch (e) {
         if (readOnly && /** @type {any} */ (e)?.code === "ENOENT") {
           throw storageError(`ledger file \`${file}\` does not exist`, { cause: e });
@@ -559,31 +598,23 @@ export function fileStorage(path, options = {}, cwd = undefined) {
       }
       fh = handle;
       let truncatedBytes = 0;
-      let fileLen = (await handle.stat()).size;
+      const fileLen = (await handle.stat()).size;
       const head = new Uint8Array(Math.min(MAGIC_LEN, fileLen));
       await readExact(handle, head, 0);
-      const isMagic = head.length === MAGIC_LEN && head.every((b, i) => b === MAGIC[i]);
-      const isPrefix = fileLen < MAGIC_LEN && head.every((b, i) => b === MAGIC[i]);
-      let scan;
-      if (isMagic) {
-        scan = await scanFile(handle, fileLen);
-      } else if (isPrefix) {
-        if (readOnly) {
-          scan = { index: emptyIndex(), problems: [], tailBytes: fileLen };
-        } else {
-          await handle.truncate(0);
-          await writeAll(handle, MAGIC, 0);
-          await handle.datasync();
-          await syncDirectory(dirname(file));
-          truncatedBytes = fileLen;
-          fileLen = MAGIC_LEN;
-          scan = { index: emptyIndex(), problems: [], tailBytes: 0 };
-        }
-      } else {
+      if (head.length < MAGIC_LEN && head.every((b, i) => b === MAGIC[i])) {
+        // A file is created whole (createWhole): a shorter one lost its entries.
+        throw storageError(
+          `ledger file \`${file}\` holds ${fileLen} bytes, less than its ${MAGIC_LEN}-byte header: it was cut or emptied ` +
+            "(a ledger file is created whole), so its entries are gone; restore it from a backup, or move it away to start a new chain",
+          { code: "not_a_ledger" },
+        );
+      }
+      if (!head.every((b, i) => b === MAGIC[i])) {
         throw storageError(`\`${file}\` is not a Lexecon ledger file (it does not start with LXLEDG01)`, {
           code: "not_a_ledger",
         });
       }
+      const scan = await scanFile(handle, fileLen);
       let ignoredTailBytes = 0;
       if (scan.tailBytes > 0) {
         if (readOnly) {

@@ -3,7 +3,7 @@
 // around, interchange with the Rust host in both directions.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, truncateSync, appendFileSync, symlinkSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, statSync, existsSync, appendFileSync, symlinkSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile, execFileSync } from "node:child_process";
@@ -311,18 +311,30 @@ test("a damaged length field costs one entry, not the rest of the log", async ()
   await storage.close();
 });
 
-test("files that are not ledgers are refused; a cut-short creation is rewritten", async () => {
+test("files that are not ledgers are refused; so is one cut below its header or emptied; a new file is created whole", async () => {
   const dir = tmp();
   writeFileSync(join(dir, "x.db"), "hello world, not a ledger");
   await assert.rejects(fileStorage(join(dir, "x.db")).open(), (e) => e.code === "not_a_ledger");
   await assert.rejects(Lexecon.create({ nodeId: "x", storage: fileStorage(join(dir, "x.db")) }), (e) => e.code === "not_a_ledger");
-  writeFileSync(join(dir, "y.db"), "LXLE");
-  const s = fileStorage(join(dir, "y.db"));
-  assert.equal((await s.open()).truncatedBytes, 4);
+  // A file is created whole, so a shorter one (even empty) lost its
+  // entries: never started over as a new chain, as in the Rust host.
+  for (const text of ["", "LXLE", "LXLEDG0"]) {
+    writeFileSync(join(dir, "y.db"), text);
+    for (const options of [{}, { readOnly: true }]) {
+      await assert.rejects(fileStorage(join(dir, "y.db"), options).open(), (e) => {
+        assert.equal(e.code, "not_a_ledger");
+        assert.match(e.message, new RegExp(`holds ${text.length} bytes, less than its 8-byte header: it was cut or emptied`));
+        return true;
+      });
+    }
+    assert.equal(readFileSync(join(dir, "y.db")).toString(), text, "left as it was");
+  }
+  const s = fileStorage(join(dir, "new.db"));
+  assert.deepEqual(await s.open(), { records: 0, truncatedBytes: 0, ignoredTailBytes: 0, problems: [] });
+  assert.equal(readFileSync(join(dir, "new.db")).toString(), "LXLEDG01");
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes(".new-")), [], "no temporary file is left");
   await s.close();
-  assert.equal(readFileSync(join(dir, "y.db")).toString(), "LXLEDG01");
   await assert.rejects(fileStorage(join(dir, "missing", "z.db")).open(), /does not exist/);
-  truncateSync(join(dir, "y.db"), 8);
 });
 
 // ---------------------------------------------------------------------------

@@ -57,8 +57,12 @@
 //!   is in a torn tail. So is a tail of zero bytes where a record should
 //!   start: the file grew but the append's data never reached the disk
 //!   (some file systems read zeros there after a crash), and no record is
-//!   all zeros. Zeros that start inside a record are damage (below). A file shorter than the magic whose bytes are a prefix
-//!   of it is a creation that was cut short, and is rewritten.
+//!   all zeros. Zeros that start inside a record are damage (below).
+//! - **Created whole.** A new file is written (magic, sync) under a
+//!   temporary name and linked into place, so a crash leaves no file or a
+//!   complete one. A file shorter than the magic, even an empty one, was
+//!   therefore cut or emptied: it is refused ([`FileStorageError::NotALedger`]),
+//!   never taken for a new, empty ledger.
 //! - **Damage is never truncated.** A complete record is never dropped. A
 //!   record whose CRC fails, or whose index field is not its position, keeps
 //!   its place: the log's length counts it, reads of it return
@@ -263,6 +267,16 @@ impl fmt::Display for FileStorageError {
                  `lexecon ledger create` creates one)",
                 path.display()
             ),
+            Self::NotALedger { path, found } if FILE_MAGIC.starts_with(found) => write!(
+                f,
+                "ledger file `{}` holds {} bytes, less than its {}-byte header: it was cut or \
+                 emptied (a ledger file is created whole), so its entries are gone; restore it \
+                 from a backup, or move it away and run `lexecon ledger create` to start a new \
+                 chain",
+                path.display(),
+                found.len(),
+                FILE_MAGIC.len()
+            ),
             Self::NotALedger { path, found } => write!(
                 f,
                 "`{}` is not a lexecon ledger file: it starts with `{}` instead of `{}`; check \
@@ -309,24 +323,19 @@ impl FileStorage {
     pub fn open(path: impl AsRef<Path>) -> Result<(Self, Recovery), FileStorageError> {
         let path = path.as_ref().to_path_buf();
         let lock = acquire_lock(&path)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| open_error(&path, &path, e, "open ledger file"))?;
-        let file = LedgerFile::new(file);
-        let mut truncated_bytes = 0;
-        let scan = match read_magic(&file, &path)? {
-            Magic::Present => scan_file(&file, &path)?,
-            Magic::Missing { partial } => {
-                write_magic(&file, &path)?;
-                truncated_bytes = partial;
-                Scan::empty()
+        let open = || OpenOptions::new().read(true).write(true).open(&path);
+        let file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_file(&path)?;
+                open()
             }
-        };
-        truncated_bytes += cut_torn_tail(&file, &path, &scan)?;
+            opened => opened,
+        }
+        .map_err(|e| open_error(&path, &path, e, "open ledger file"))?;
+        let file = LedgerFile::new(file);
+        read_magic(&file, &path)?;
+        let scan = scan_file(&file, &path)?;
+        let truncated_bytes = cut_torn_tail(&file, &path, &scan)?;
         warn_about_damage(&path, &scan.problems);
         let recovery = Recovery {
             records: scan.index.len(),
@@ -564,26 +573,16 @@ fn scan_read_only(path: &Path) -> Result<(LedgerFile, Scan), FileStorageError> {
         },
     })?;
     let file = LedgerFile::new(file);
-    let scan = match read_magic(&file, path)? {
-        Magic::Present => scan_file(&file, path)?,
-        Magic::Missing { partial } => Scan {
-            tail_bytes: partial,
-            ..Scan::empty()
-        },
-    };
+    read_magic(&file, path)?;
+    let scan = scan_file(&file, path)?;
     Ok((file, scan))
 }
 
-/// What the first bytes of the file say.
-enum Magic {
-    /// The file starts with [`FILE_MAGIC`].
-    Present,
-    /// The file holds only `partial` bytes, a prefix of the magic: a new
-    /// file, or a creation cut short.
-    Missing { partial: u64 },
-}
-
-fn read_magic(file: &LedgerFile, path: &Path) -> Result<Magic, FileStorageError> {
+/// Checks that the file starts with [`FILE_MAGIC`]. A file is created
+/// whole, magic included ([`create_file`]), so one that is shorter, even
+/// empty, was cut or overwritten, not left half-made by a crash: it is not
+/// taken for a new, empty ledger.
+fn read_magic(file: &LedgerFile, path: &Path) -> Result<(), FileStorageError> {
     let read_error = |source| FileStorageError::Io {
         path: path.to_path_buf(),
         action: "read ledger file",
@@ -598,9 +597,7 @@ fn read_magic(file: &LedgerFile, path: &Path) -> Result<Magic, FileStorageError>
     ];
     file.read_exact_at(&mut found, 0).map_err(read_error)?;
     if found == FILE_MAGIC {
-        Ok(Magic::Present)
-    } else if file_len < MAGIC_LEN && FILE_MAGIC.starts_with(&found) {
-        Ok(Magic::Missing { partial: file_len })
+        Ok(())
     } else {
         Err(FileStorageError::NotALedger {
             path: path.to_path_buf(),
@@ -609,17 +606,36 @@ fn read_magic(file: &LedgerFile, path: &Path) -> Result<Magic, FileStorageError>
     }
 }
 
-/// Writes the magic of a new (or half-created) file and makes the file's
-/// directory entry durable.
-fn write_magic(file: &LedgerFile, path: &Path) -> Result<(), FileStorageError> {
-    let write_error = |source| FileStorageError::Io {
-        path: path.to_path_buf(),
-        action: "initialise ledger file",
-        source,
-    };
-    file.write_durably(&FILE_MAGIC, 0).map_err(write_error)?;
-    sync_directory(parent_directory(path)).map_err(|source| FileStorageError::Io {
-        path: parent_directory(path).to_path_buf(),
+/// Creates the ledger file at `path` whole: the magic is written and synced
+/// in a temporary file beside it, which is then linked (or, where hard
+/// links are not supported, renamed) into place and the directory synced.
+/// A crash leaves no file or a complete one, never a part of the magic.
+/// Called with the lock held; a file that appeared meanwhile is kept.
+fn create_file(path: &Path) -> Result<(), FileStorageError> {
+    let directory = parent_directory(path);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".new-{}", std::process::id()));
+    let temporary = directory.join(name);
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temporary)?;
+        f.write_all(&FILE_MAGIC)?;
+        f.sync_all()
+    })()
+    .map_err(|e| open_error(path, &temporary, e, "create ledger file"));
+    let placed = written.and_then(|()| match std::fs::hard_link(&temporary, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => std::fs::rename(&temporary, path)
+            .map_err(|e| open_error(path, path, e, "create ledger file")),
+    });
+    let _ = std::fs::remove_file(&temporary);
+    placed?;
+    sync_directory(directory).map_err(|source| FileStorageError::Io {
+        path: directory.to_path_buf(),
         action: "sync the directory of the new ledger file",
         source,
     })
@@ -1210,19 +1226,6 @@ struct Scan {
     problems: Vec<Problem>,
     /// Bytes of a torn tail after `index.end`.
     tail_bytes: u64,
-}
-
-impl Scan {
-    fn empty() -> Self {
-        Self {
-            index: LedgerIndex {
-                end: MAGIC_LEN,
-                ..LedgerIndex::default()
-            },
-            problems: Vec::new(),
-            tail_bytes: 0,
-        }
-    }
 }
 
 /// What is wrong with the record at one offset.
