@@ -142,7 +142,7 @@ impl DecisionRequest {
             if message.starts_with("recursion limit exceeded")
                 && let Some(key) = path
                     .strip_prefix("context.")
-                    .and_then(|rest| rest.split('.').next())
+                    .and_then(|rest| rest.split(['.', '[']).next())
             {
                 return err(
                     &format!("context.{key}"),
@@ -307,7 +307,7 @@ pub fn context_from_json(text: &str) -> Result<Map<String, Value>, RequestError>
     let fail = |path: &str, e: &serde_json::Error| {
         // As `from_json` says it: the parser's limit is past the context's.
         if e.to_string().starts_with("recursion limit exceeded")
-            && let Some(key) = path.split('.').next().filter(|k| !k.is_empty())
+            && let Some(key) = path.split(['.', '[']).next().filter(|k| !k.is_empty())
         {
             return err(
                 &format!("context.{key}"),
@@ -425,11 +425,18 @@ mod tests {
 
     #[test]
     fn a_context_nested_past_the_parsers_limit_is_refused_as_too_deep() {
-        for levels in [20, 127, 200, 5000] {
+        for (levels, open, close) in [
+            (20, r#"{"a": "#, "}"),
+            (127, r#"{"a": "#, "}"),
+            (200, r#"{"a": "#, "}"),
+            (5000, r#"{"a": "#, "}"),
+            (200, "[", "]"),
+            (5000, "[", "]"),
+        ] {
             let text = format!(
                 r#"{{"actor": "m", "proposed_action": "p", "tool": "t", "user_intent": "u", "risk_level": 1, "context": {{"deep": {}1{}}}}}"#,
-                r#"{"a": "#.repeat(levels),
-                "}".repeat(levels)
+                open.repeat(levels),
+                close.repeat(levels)
             );
             let e = DecisionRequest::from_json(&text).unwrap_err();
             assert_eq!(e.field, "context.deep", "{levels} levels: {e:?}");
@@ -437,8 +444,8 @@ mod tests {
             // The same through the component's context-as-text path.
             let context = format!(
                 r#"{{"deep": {}1{}}}"#,
-                r#"{"a": "#.repeat(levels),
-                "}".repeat(levels)
+                open.repeat(levels),
+                close.repeat(levels)
             );
             if let Err(e) = context_from_json(&context) {
                 assert_eq!(e.field, "context.deep", "{levels} levels: {e:?}");

@@ -233,10 +233,13 @@ fn client_mistakes_get_json_errors_never_500() {
         "[".repeat(5000),
         "]".repeat(5000)
     );
-    // Well-formed JSON, nested deeper than a request may be: 422, naming it.
+    // Well-formed JSON, nested deeper than a request may be: 422, naming it
+    // as a context 20 levels deep is named.
     let r = api.post_raw("/decide", &deep_context);
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
-    assert!(r.text.contains("recursion limit"), "{}", r.text);
+    let body: Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(body["field"], "context.a", "{}", r.text);
+    assert!(r.text.contains("nests deeper than 16 levels"), "{}", r.text);
     assert_error(
         &api.post_raw("/decide", "[]"),
         StatusCode::UNPROCESSABLE_ENTITY,
