@@ -147,6 +147,68 @@ fn kill_9_mid_load_loses_no_acknowledged_decision() {
     );
 }
 
+/// A ledger file that can no longer be written (made immutable under the
+/// running server: the failed append cannot be cut back either) leaves the
+/// handle unusable until reopened. Decisions fail closed, and `/health`
+/// says so, so that a supervisor restarts the node, which then works.
+#[test]
+fn health_fails_while_the_ledger_is_unusable_and_a_restart_recovers() {
+    let node = TestNode::with_config(
+        Some(&example_policy("read_only.json")),
+        &config_yaml("test-node", UNLIMITED, ""),
+    );
+    let ledger = node.ledger_path();
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .args([flag, &ledger.display().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut server = node.spawn_server(&[]);
+    let client = LexeconClient::new(&server.url, None).unwrap();
+    let request = DecisionRequest::new("model", "read", "read_wiki", "answer", 1);
+    client.decide(&request).unwrap();
+    client.health().unwrap();
+    if !chattr("+i") {
+        eprintln!(
+            "skipped: `chattr +i` is not available here (needs root and ext4-like attributes)"
+        );
+        return;
+    }
+    let refused = client.decide(&request);
+    let health = client.health();
+    let status = client.status();
+    assert!(chattr("-i"), "chattr -i");
+    match refused {
+        Err(ClientError::Api {
+            status: 503, code, ..
+        }) => assert_eq!(code, "storage"),
+        other => panic!("a decision on an immutable ledger: {other:?}"),
+    }
+    match health {
+        Err(ClientError::Api { status: 503, .. }) => {}
+        other => panic!("/health on an unusable ledger: {other:?}"),
+    }
+    let status = status.unwrap();
+    assert_eq!(status["status"], "storage_unusable", "{status}");
+    assert!(
+        status["storage_fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("unusable until reopened")),
+        "{status}"
+    );
+    // Writable again, but the handle stays unusable: what reached the disk
+    // is known only after a rescan.
+    assert!(client.health().is_err());
+    assert!(server.terminate().success());
+    let server = node.spawn_server(&[]);
+    let client = LexeconClient::new(&server.url, None).unwrap();
+    client.health().unwrap();
+    client.decide(&request).unwrap();
+    let v = node.cli(&["ledger", "verify"]);
+    assert!(v.status.success(), "{}", stderr(&v));
+}
+
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
     stops_cleanly_on("TERM");

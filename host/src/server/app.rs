@@ -65,6 +65,10 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// `file` or `postgresql`.
     pub storage_kind: &'static str,
+    /// The file ledger's handle, to ask whether it became unusable until
+    /// the server restarts (`GET /health`); `None` for PostgreSQL, whose
+    /// connections recover by themselves.
+    pub ledger_file: Option<crate::storage::file::FileStorage>,
     /// Policy loads, for `GET /policies`.
     pub policy_history: Arc<Mutex<PolicyHistory>>,
     /// One chain verification at a time.

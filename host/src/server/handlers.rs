@@ -23,11 +23,12 @@ use lexecon_core::{Decision, DecisionRequest};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::app::{MAX_BODY_BYTES, MAX_LARGE_BODY_BYTES, Shared, discard_body};
+use super::app::{AppState, MAX_BODY_BYTES, MAX_LARGE_BODY_BYTES, Shared, discard_body};
 use super::error::ApiError;
 use super::metrics::{add, inc};
 use super::worker::WorkerError;
 use crate::ledger_view::{ScanError, entry_json, scan_policy_loads};
+use crate::storage::file::FileStorage;
 
 /// Decisions slower than this are logged as warnings.
 const SLOW_DECISION: Duration = Duration::from_millis(50);
@@ -185,27 +186,42 @@ async fn read_bytes(state: &Shared, req: Request, limit: usize) -> Result<Bytes,
     }
 }
 
-/// `GET /health`: liveness; 503 once the engine thread has stopped (the
-/// process should then be restarted).
+/// `GET /health`: liveness; 503 once the engine thread has stopped, or the
+/// file ledger became unusable until reopened (a failed sync): every
+/// decision then fails closed, and a restart, which rescans the file, is
+/// what brings the node back.
 pub async fn health(State(state): State<Shared>) -> Response {
-    if state.engine.is_running() {
-        json_response(StatusCode::OK, &json!({"status": "ok"}))
-    } else {
-        json_response(
+    if !state.engine.is_running() {
+        return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"status": "engine_stopped"}),
-        )
+        );
     }
+    if let Some(why) = ledger_fault(&state) {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "storage_unusable", "detail": why}),
+        );
+    }
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// Why the file ledger is unusable until the server restarts, if it is.
+fn ledger_fault(state: &AppState) -> Option<String> {
+    state.ledger_file.as_ref().and_then(FileStorage::unusable)
 }
 
 /// `GET /status`.
 pub async fn status(State(state): State<Shared>) -> Response {
     refresh_replica(&state).await;
     let snap = state.engine.snapshot();
+    let fault = ledger_fault(&state);
     json_response(
         StatusCode::OK,
         &json!({
-            "status": "ok",
+            // As `/health` says it: `storage_unusable` until restarted.
+            "status": if fault.is_some() { "storage_unusable" } else { "ok" },
+            "storage_fault": fault,
             "node_id": state.node_id,
             "version": env!("CARGO_PKG_VERSION"),
             "storage": state.storage_kind,

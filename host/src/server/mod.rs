@@ -280,6 +280,10 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
         ReaderSource::Postgres(_) => "postgresql",
         ReaderSource::Memory(_) => "memory",
     };
+    let ledger_file = match &source {
+        ReaderSource::File(f) => Some(f.clone()),
+        ReaderSource::Postgres(_) | ReaderSource::Memory(_) => None,
+    };
     let reader = tokio::task::spawn_blocking(move || {
         ReaderPool::spawn(READER_THREADS, move || match &source {
             ReaderSource::File(f) => Ok(LedgerStorage::File(f.clone())),
@@ -316,6 +320,7 @@ pub async fn start(node: &Node, opts: &ServerOptions) -> Result<RunningServer, S
         metrics_enabled: config.monitoring.enabled,
         request_timeout: Duration::from_secs(config.server.request_timeout),
         storage_kind,
+        ledger_file,
         policy_history: Arc::new(Mutex::new(PolicyHistory::default())),
         verify_gate: tokio::sync::Semaphore::new(1),
         stopping: stop_rx.clone(),

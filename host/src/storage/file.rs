@@ -825,6 +825,17 @@ impl FileStorage {
         self.shared.deferred_sync.store(true, Ordering::Release);
     }
 
+    /// Why this handle (and every clone of it) is unusable until the file
+    /// is reopened, when it is: a sync or the undo of a failed append
+    /// failed (see the [module docs](self)). `None` while it works.
+    pub fn unusable(&self) -> Option<String> {
+        match self.read_index() {
+            Ok(index) => index.check_usable(&self.shared.path).err(),
+            Err(e) => Some(e),
+        }
+        .map(|e| e.to_string())
+    }
+
     /// Makes every entry appended so far durable with one `fdatasync`, and
     /// visible to reads. Returns the number of durable entries.
     ///
