@@ -472,6 +472,33 @@ fn tokens_verify_as_string_or_object_and_scope() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_request",
     );
+    // The object's claims must be the token's: one that says another tool,
+    // or a later expiry, is refused, naming the field; so is a field no
+    // token has.
+    for (field, value) in [
+        ("tool", json!("execute")),
+        ("actor", json!("admin")),
+        (
+            "expires_at",
+            json!(token["expires_at"].as_u64().unwrap() + 31_536_000),
+        ),
+    ] {
+        let mut altered = token.clone();
+        altered[field] = value;
+        let r = api.post("/tokens/verify", &json!({ "token": altered }));
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+        assert_eq!(r.body["field"], format!("token.{field}"), "{}", r.text);
+        assert!(
+            r.text.contains("but the token it carries says"),
+            "{}",
+            r.text
+        );
+    }
+    let mut extra = token.clone();
+    extra["scope"] = json!("everything");
+    let r = api.post("/tokens/verify", &json!({ "token": extra }));
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert_eq!(r.body["field"], "token.scope", "{}", r.text);
 }
 
 #[test]

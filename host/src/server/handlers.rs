@@ -511,6 +511,21 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
     resp
 }
 
+/// The claims a capability token object carries beside its compact `token`
+/// (`TokenClaims`' fields, as decisions write them).
+const CLAIM_FIELDS: [&str; 10] = [
+    "action",
+    "actor",
+    "decision_hash",
+    "expires_at",
+    "issued_at",
+    "key_id",
+    "node_id",
+    "policy_version_hash",
+    "token_id",
+    "tool",
+];
+
 /// `POST /tokens/verify`: `{"token": "lxc2…" | {…, "token": "lxc2…"}, "tool"?, "actor"?}`
 /// → `{"valid": true, "claims": …}` or `{"valid": false, "error": code, "detail": …}`.
 pub async fn verify_token(State(state): State<Shared>, req: Request) -> Response {
@@ -541,10 +556,25 @@ pub async fn verify_token(State(state): State<Shared>, req: Request) -> Response
                 "unknown field, expected `token`, `tool` or `actor`".into(),
             ));
         }
+        // The object form's other fields are what the token claims; they
+        // must say what its signed claims say (checked below).
+        let mut beside = None;
         let token = match obj.get("token") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Object(t)) => match t.get("token") {
-                Some(Value::String(s)) => s.clone(),
+                Some(Value::String(s)) => {
+                    if let Some(k) = t
+                        .keys()
+                        .find(|k| *k != "token" && !CLAIM_FIELDS.contains(&k.as_str()))
+                    {
+                        return Err(field_err(
+                            &format!("token.{k}"),
+                            "unknown field of a capability token".into(),
+                        ));
+                    }
+                    beside = Some(t);
+                    s.clone()
+                }
                 _ => {
                     return Err(field_err(
                         "token.token",
@@ -574,7 +604,23 @@ pub async fn verify_token(State(state): State<Shared>, req: Request) -> Response
         };
         Ok(
             match core_verify_token(&token, &state.public_key, now_s(), expect) {
-                Ok(claims) => json!({"valid": true, "claims": claims}),
+                Ok(claims) => {
+                    let signed = serde_json::to_value(&claims).unwrap_or_default();
+                    for (k, v) in beside.into_iter().flatten() {
+                        match signed.get(k) {
+                            Some(c) if c != v => {
+                                return Err(field_err(
+                                    &format!("token.{k}"),
+                                    format!(
+                                        "says {v}, but the token it carries says {c}: send the capability_token as the decision returned it, or the compact token alone"
+                                    ),
+                                ));
+                            }
+                            _ => {}
+                        }
+                    }
+                    json!({"valid": true, "claims": claims})
+                }
                 Err(e) => json!({"valid": false, "error": e.code(), "detail": e.to_string()}),
             },
         )
