@@ -451,6 +451,54 @@ fn slow_and_broken_clients_do_not_block_others() {
     );
 }
 
+/// Clients that hang up right after sending: the engine still decides
+/// their requests, and each decision is observed in the latency histogram
+/// (one observation per decision asked of the engine), not lost with the
+/// dropped call.
+#[test]
+fn decisions_of_clients_that_hung_up_are_observed() {
+    let (_node, server) = start(
+        Some(&example_policy("read_only.json")),
+        "  rate_limit:\n    enabled: false\n",
+        "",
+    );
+    let addr = server.url().trim_start_matches("http://").to_string();
+    let body = r#"{"actor":"model","proposed_action":"read","tool":"read","user_intent":"i","risk_level":1}"#;
+    let request = format!(
+        "POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let sent = 200;
+    for _ in 0..sent {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+    }
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    };
+    // Some connections close before the server reads them (no decision);
+    // once the count settles, every decision made has its observation.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let m = http_get(&addr, "/metrics");
+        let decided = metric(&m, "lexecon_decision_requests_allowed")
+            + metric(&m, "lexecon_decision_requests_denied");
+        let observed = metric(&m, "lexecon_decision_latency_seconds_count");
+        if decided > 0 && observed == decided && last == Some(decided) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{decided} of {sent} sent decided, {observed} observed:\n{m}"
+        );
+        last = Some(decided);
+    }
+}
+
 #[test]
 fn shutdown_finishes_in_flight_requests() {
     let (node, mut server) = start(Some(&example_policy("read_only.json")), "", "");

@@ -7,6 +7,7 @@
 //! request that does not validate 422, and a body that does not arrive in
 //! `server.request_timeout` 408.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -268,21 +269,47 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     resp
 }
 
-/// Observes the latency of `n` decisions asked of the engine together
-/// (nothing when `n` is 0: a request refused before the engine is not a
-/// decision, and its quick answer would hide slow ones).
-fn observe_latency(state: &Shared, start: Instant, what: &str, n: usize) {
-    if n == 0 {
-        return;
+/// Observes the latency of the `asked` decisions a call asked of the
+/// engine together, when dropped: after the answer, or when the client hung
+/// up and the call was dropped mid-way (the engine still decides them).
+/// Nothing when `asked` is 0: a request refused before the engine is not a
+/// decision, and its quick answer would hide slow ones.
+struct Latency {
+    state: Shared,
+    start: Instant,
+    what: &'static str,
+    asked: usize,
+}
+
+impl Latency {
+    fn new(state: &Shared, what: &'static str) -> Self {
+        Self {
+            state: Arc::clone(state),
+            start: Instant::now(),
+            what,
+            asked: 0,
+        }
     }
-    let elapsed = start.elapsed();
-    state.metrics.latency.observe_n(elapsed, n as u64);
-    if elapsed > SLOW_DECISION {
-        tracing::warn!(
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            requests = n,
-            "slow {what}: high decision latency"
-        );
+}
+
+impl Drop for Latency {
+    fn drop(&mut self) {
+        if self.asked == 0 {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        self.state
+            .metrics
+            .latency
+            .observe_n(elapsed, self.asked as u64);
+        if elapsed > SLOW_DECISION {
+            tracing::warn!(
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                requests = self.asked,
+                "slow {}: high decision latency",
+                self.what
+            );
+        }
     }
 }
 
@@ -344,15 +371,14 @@ fn parse_request(bytes: &[u8]) -> Result<DecisionRequest, ApiError> {
 
 /// `POST /decide`: the guide's request body; the decision.
 pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
-    let start = Instant::now();
-    inc(&state.metrics.requests_total);
     // Only what reaches the engine is a decision's latency: a body that
     // never arrived was the client's time, a refused request no decision.
-    let mut asked = 0;
+    let mut latency = Latency::new(&state, "decision");
+    inc(&state.metrics.requests_total);
     let result = async {
         let bytes = read_bytes(&state, req, MAX_BODY_BYTES).await?;
         let request = parse_request(&bytes)?;
-        asked = 1;
+        latency.asked = 1;
         let mut decisions = run_engine(&state, vec![request]).await?;
         decisions
             .pop()
@@ -368,7 +394,7 @@ pub async fn decide(State(state): State<Shared>, req: Request) -> Response {
             e.into_response()
         }
     };
-    observe_latency(&state, start, "decision", asked);
+    drop(latency);
     resp
 }
 
@@ -458,9 +484,7 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<&serde_json::value::RawValue>, ApiErr
 /// nothing is decided then. In the metrics each item counts as a request; a
 /// body that cannot be read as a batch counts as one invalid request.
 pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response {
-    let start = Instant::now();
-    // The decisions asked of the engine (see `observe_latency`).
-    let mut asked = 0;
+    let mut latency = Latency::new(&state, "batch");
     let result = async {
         let unreadable = |e: ApiError| {
             inc(&state.metrics.requests_total);
@@ -499,7 +523,7 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        asked = requests.len();
+        latency.asked = requests.len();
         run_engine(&state, requests).await
     }
     .await;
@@ -507,7 +531,7 @@ pub async fn decide_batch(State(state): State<Shared>, req: Request) -> Response
         Ok(decisions) => json_response(StatusCode::OK, &json!({ "decisions": decisions })),
         Err(e) => e.into_response(),
     };
-    observe_latency(&state, start, "batch", asked);
+    drop(latency);
     resp
 }
 
