@@ -857,6 +857,60 @@ fn verify_signatures_finds_decisions_and_policy_loads_rewritten_with_hashes_reco
     );
 }
 
+/// An entry altered with its storage checksum fixed reads fine; `ledger
+/// show` marks it, as `verify` finds it, and exits 1 (the guide's
+/// troubleshooting reads `show`'s output).
+#[test]
+fn ledger_show_marks_an_altered_entry_and_fails() {
+    use lexecon::storage::file::FileStorage;
+
+    let node = TestNode::new(Some(&example_policy("ai_assistant.json")));
+    let denied = ok(&node.cli(&[
+        "decide", "--actor", "model", "--tool", "execute", "--action", "run it", "--intent", "x",
+        "--risk", "1",
+    ]));
+    assert!(denied.contains("\"allowed\": false"), "{denied}");
+    ok(&node.cli(&DECIDE_WEB_SEARCH));
+    let (mut stored, _) = FileStorage::open_read_only(node.ledger_path()).unwrap();
+    let mut records = support::ledger::export(&mut stored);
+    drop(stored);
+    let text = String::from_utf8(records[1].bytes.clone()).unwrap();
+    assert!(text.contains("\"allowed\":false"));
+    records[1].bytes = text
+        .replacen("\"allowed\":false", "\"allowed\":true", 1)
+        .into_bytes();
+    std::fs::remove_file(node.ledger_path()).unwrap();
+    let (file, _) = FileStorage::open(node.ledger_path()).unwrap();
+    file.append(&records).unwrap();
+    drop(file);
+
+    let o = node.cli(&["ledger", "show"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let shown = stdout(&o);
+    assert!(
+        shown.contains("#1 does not verify: content does not match its entry_hash"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().any(|l| l.starts_with("#2 ")),
+        "entries after it are shown: {shown}"
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("1 shown entry does not verify, the first #1") && e.contains("ledger verify"),
+        "{e}"
+    );
+    let o = node.cli(&["ledger", "show", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let marked: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v.get("does_not_verify").is_some())
+        .collect();
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0]["index"], 1);
+}
+
 /// An installed layout: `prefix/bin/lexecon` finds
 /// `prefix/lib/lexecon/lexecon.wasm` with no LEXECON_COMPONENT (the deploy
 /// example's). A file that is not a component there proves which it read.

@@ -442,6 +442,10 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
     let start = last.map_or(0, |n| len.saturating_sub(n));
     let mut out = Out::new();
     let mut damaged: Vec<u64> = Vec::new();
+    // Entries that read but do not verify (content, index or link), as
+    // `ledger verify` would find them: shown, marked, and the exit is 1.
+    let mut altered: Vec<u64> = Vec::new();
+    let mut prev_hash: Option<String> = None;
     let mut at = start;
     while at < len {
         let end = len.min(at + SCAN_CHUNK);
@@ -461,17 +465,48 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
         for item in chunk {
             let index = at;
             at += 1;
-            let item = item
-                .map_err(|e| e.to_string())
-                .and_then(|b| Entry::parse(&b).map_err(|e| e.to_string()));
-            if item.is_err() {
-                damaged.push(index);
-            }
+            let item = item.map_err(|e| e.to_string()).and_then(|b| {
+                let entry = Entry::parse(&b).map_err(|e| e.to_string())?;
+                let why = match lexecon_core::ledger::check_entry(&b, index) {
+                    Err(f) => Some(f.message),
+                    Ok(_) if prev_hash.as_ref().is_some_and(|p| *p != entry.prev_hash) => {
+                        Some(format!(
+                            "its prev_hash is not entry {}'s hash: entries were removed, reordered or rewritten",
+                            index - 1
+                        ))
+                    }
+                    Ok(_) => None,
+                };
+                Ok((entry, why))
+            });
+            prev_hash = item.as_ref().ok().map(|(e, _)| e.entry_hash.clone());
             let line = match item {
-                Ok(entry) if json => serde_json::to_string(&entry_json(&entry)).unwrap_or_default(),
-                Ok(entry) => entry_line(&entry),
-                Err(e) if json => json!({"index": index, "damaged": e}).to_string(),
-                Err(e) => format!("#{index} damaged: {e}"),
+                Ok((entry, why)) => {
+                    if why.is_some() {
+                        altered.push(index);
+                    }
+                    match (json, why) {
+                        (true, why) => {
+                            let mut v = entry_json(&entry);
+                            if let (Some(why), Some(map)) = (why, v.as_object_mut()) {
+                                map.insert("does_not_verify".into(), why.into());
+                            }
+                            serde_json::to_string(&v).unwrap_or_default()
+                        }
+                        (false, None) => entry_line(&entry),
+                        (false, Some(why)) => {
+                            format!("{}\n#{index} does not verify: {why}", entry_line(&entry))
+                        }
+                    }
+                }
+                Err(e) => {
+                    damaged.push(index);
+                    if json {
+                        json!({"index": index, "damaged": e}).to_string()
+                    } else {
+                        format!("#{index} damaged: {e}")
+                    }
+                }
             };
             if !out.line(&line) {
                 return Ok(());
@@ -479,6 +514,17 @@ pub fn ledger_show(g: &GlobalArgs, last: Option<u64>, json: bool) -> Result {
         }
     }
     out.finish()?;
+    if let Some(first) = altered.first() {
+        return Err(fail(format!(
+            "{} shown entr{} not verify, the first #{first} (marked above): the ledger was altered; run `lexecon ledger verify --verbose`",
+            altered.len(),
+            if altered.len() == 1 {
+                "y does"
+            } else {
+                "ies do"
+            }
+        )));
+    }
     match damaged.as_slice() {
         [] => Ok(()),
         [one] => Err(fail(format!(
