@@ -304,6 +304,33 @@ fn client_mistakes_get_json_errors_never_500() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
+    // A compressed body is refused as such, not read as malformed JSON.
+    let r = api.request(
+        Method::POST,
+        "/decide",
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        b"\x1f\x8b\x08\x00".to_vec(),
+    );
+    assert_error(
+        &r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    assert!(r.text.contains("Content-Encoding: gzip"), "{}", r.text);
+    let r = api.request(
+        Method::POST,
+        "/decide",
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "identity"),
+        ],
+        b"{}".to_vec(),
+    );
+    // `identity` is no encoding: read, and refused for what it holds.
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     // Over the documented 1 MiB limit.
     let mut big = req_json(&web_search());
     big["user_intent"] = json!("x".repeat(1024 * 1024 + 10));

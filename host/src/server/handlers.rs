@@ -135,6 +135,26 @@ async fn read_bytes(state: &Shared, req: Request, limit: usize) -> Result<Bytes,
         e.close = !discard_body(req).await;
         return Err(e);
     }
+    // A compressed body would be read as JSON text and refused as malformed,
+    // or worse, misread: say what is wrong instead.
+    if let Some(encoding) = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|e| e != "identity")
+    {
+        let mut e = ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("`Content-Encoding: {encoding}` is not supported: send the body uncompressed"),
+        );
+        e.close = !discard_body(req).await;
+        return Err(e);
+    }
     let (parts, body) = req.into_parts();
     let too_large = || {
         ApiError::new(
