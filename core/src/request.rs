@@ -412,13 +412,6 @@ mod terms {
     }
 }
 
-/// `context` read from JSON with every object's keys unique, at any depth.
-///
-/// `serde_json::Value` keeps the last of two equal keys. Another parser on
-/// the way (a proxy, the agent's own audit log) may keep the first, and
-/// then what it saw and what was decided differ, for instance on
-/// `{"user_approved": false, "user_approved": true}`. Refused instead, as a
-/// duplicated top-level field is.
 #[cfg(test)]
 mod tests {
     use super::*;

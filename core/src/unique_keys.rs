@@ -1,7 +1,12 @@
 //! JSON read with every object's keys unique, at any depth: a key given
-//! twice is an error, never "the last one wins", so a request or policy
-//! means the same to every JSON parser that reads its text (the hash of
-//! what was decided must not depend on which duplicate a parser keeps).
+//! twice is an error, never "the last one wins".
+//!
+//! `serde_json::Value` keeps the last of two equal keys. Another parser on
+//! the way (a proxy, the agent's own audit log) may keep the first, and
+//! then what it saw and what was decided differ, for instance on a request
+//! context of `{"user_approved": false, "user_approved": true}`. So a
+//! request's `context` and a policy's `metadata` are read with this, and
+//! a duplicated key is refused as a duplicated top-level field is.
 
 use std::fmt;
 
