@@ -137,17 +137,11 @@ impl DecisionRequest {
             };
             let path = crate::object_only::named_path(e.path());
             let path = if path.is_empty() { "." } else { &path };
-            // serde_json stops at 128 levels, before `validate` could say
-            // how deep a context may be: say it as `validate` does.
-            if message.starts_with("recursion limit exceeded")
-                && let Some(key) = path
-                    .strip_prefix("context.")
-                    .and_then(|rest| rest.split(['.', '[']).next())
+            if let Some(e) = path
+                .strip_prefix("context.")
+                .and_then(|in_context| past_parser_depth(&message, in_context))
             {
-                return err(
-                    &format!("context.{key}"),
-                    format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
-                );
+                return e;
             }
             RequestError {
                 field: error_field(path, &message),
@@ -232,10 +226,7 @@ impl DecisionRequest {
         }
         for (key, value) in &self.context {
             if depth(value) > MAX_CONTEXT_DEPTH {
-                return Err(err(
-                    &format!("context.{key}"),
-                    format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
-                ));
+                return Err(too_deep(key));
             }
         }
         Ok(())
@@ -271,6 +262,26 @@ fn depth(v: &Value) -> usize {
 
 /// The field a parse error is about: its path, or for an error about the
 /// whole object (a duplicated field) the field it names, else `request`.
+/// The error for the `context` member `key` nested deeper than
+/// [`MAX_CONTEXT_DEPTH`].
+fn too_deep(key: &str) -> RequestError {
+    err(
+        &format!("context.{key}"),
+        format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
+    )
+}
+
+/// serde_json stops at 128 levels, before `validate` can say how deep a
+/// context may be: for its "recursion limit exceeded" at `path` (inside the
+/// context: `a[0][0]…`), the error `validate` gives ([`too_deep`]).
+fn past_parser_depth(message: &str, path: &str) -> Option<RequestError> {
+    if !message.starts_with("recursion limit exceeded") {
+        return None;
+    }
+    let key = path.split(['.', '[']).next().filter(|k| !k.is_empty())?;
+    Some(too_deep(key))
+}
+
 fn error_field(path: &str, message: &str) -> String {
     if path != "." {
         return path.to_string();
@@ -305,14 +316,8 @@ pub fn context_from_json(text: &str) -> Result<Map<String, Value>, RequestError>
         }
     }
     let fail = |path: &str, e: &serde_json::Error| {
-        // As `from_json` says it: the parser's limit is past the context's.
-        if e.to_string().starts_with("recursion limit exceeded")
-            && let Some(key) = path.split(['.', '[']).next().filter(|k| !k.is_empty())
-        {
-            return err(
-                &format!("context.{key}"),
-                format!("nests deeper than {MAX_CONTEXT_DEPTH} levels"),
-            );
+        if let Some(e) = past_parser_depth(&e.to_string(), path) {
+            return e;
         }
         RequestError {
             field: if path.is_empty() || path == "." {

@@ -331,42 +331,33 @@ fn decide_from_flags_and_from_a_json_file() {
     .unwrap();
     assert_eq!(d["allowed"], false);
     assert!(d["reason"].as_str().unwrap().contains("forbidden"));
-    let out = ok(&node.cli(&[
-        "decide",
-        "--actor",
-        "model",
-        "--tool",
-        "read_wiki",
-        "--action",
-        "read",
-        "--intent",
-        "answer",
-        "--risk",
-        "1",
-        "--context",
-        r#"{"user_approved": true}"#,
-    ]));
+    let read_wiki_with = |context: &str| {
+        node.cli(&[
+            "decide",
+            "--actor",
+            "model",
+            "--tool",
+            "read_wiki",
+            "--action",
+            "read",
+            "--intent",
+            "answer",
+            "--risk",
+            "1",
+            "--context",
+            context,
+        ])
+    };
+    let out = ok(&read_wiki_with(r#"{"user_approved": true}"#));
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["allowed"],
         true
     );
     // A key given twice is refused, as the server refuses it: the last one
     // must not quietly win.
-    let e = failed(&node.cli(&[
-        "decide",
-        "--actor",
-        "model",
-        "--tool",
-        "read_wiki",
-        "--action",
-        "read",
-        "--intent",
-        "answer",
-        "--risk",
-        "1",
-        "--context",
+    let e = failed(&read_wiki_with(
         r#"{"user_approved": false, "user_approved": true}"#,
-    ]));
+    ));
     assert!(
         e.contains("--context") && e.contains("duplicate key `user_approved`"),
         "{e}"

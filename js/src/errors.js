@@ -2,6 +2,7 @@
 // The codes are the engine's and the HTTP API's (`invalid_request`,
 // `invalid_policy`, `storage`, `ledger_corrupt`, …), so code that handles an
 // in-process error handles the same error from a server.
+import { knownOptions } from "./options.js";
 
 /** Base class: `code` is stable and machine-readable, `message` is for people. */
 export class LexeconError extends Error {
@@ -114,20 +115,15 @@ export class LexeconNetworkError extends LexeconError {
  * @returns {{ tool: string | undefined, actor: string | undefined }}
  */
 export function tokenExpectations(expect, known = ["tool", "actor"]) {
-  if (expect === undefined || expect === null) return { tool: undefined, actor: undefined };
-  if (typeof expect !== "object" || Array.isArray(expect)) {
-    throw new LexeconRequestError("the token check's options must be an object ({ tool?, actor? })", { field: "options" });
-  }
-  const o = /** @type {Record<string, unknown>} */ (expect);
-  // A misspelt option (`tol`) must not turn the scope check off unnoticed.
-  for (const key of Object.keys(o)) {
-    if (known.includes(key)) continue;
-    const hint =
-      key === "publicKey"
-        ? "; this checks with this node's own key: verify another node's token with verifyToken(token, { publicKey })"
-        : "";
-    throw new LexeconRequestError(`unknown option \`${key}\` for the token check (known: ${known.join(", ")})${hint}`, { field: key });
-  }
+  const o = knownOptions(
+    expect,
+    "the token check",
+    known,
+    " ({ tool?, actor? })",
+    (message, field) => new LexeconRequestError(message, { field }),
+    (key) =>
+      key === "publicKey" ? "; this checks with this node's own key: verify another node's token with verifyToken(token, { publicKey })" : "",
+  );
   /** @param {"tool" | "actor"} field */
   const text = (field) => {
     const v = o[field];

@@ -1,6 +1,7 @@
 // `governed` wraps a tool function so that every call is decided first.
 
 import { LexeconConfigError, LexeconDeniedError } from "./errors.js";
+import { knownOptions } from "./options.js";
 
 /** What `governed` takes (types/index.d.ts, `GovernedOptions`). */
 const OPTIONS = ["gov", "client", "riskLevel", "actor", "userIntent", "proposedAction", "dataClasses", "context", "policyMode", "tokenTtl"];
@@ -25,16 +26,18 @@ const SPELLINGS = {
 export function governed(toolName, fn, options) {
   if (typeof toolName !== "string" || toolName === "") throw new LexeconConfigError("toolName must be a non-empty string");
   if (typeof fn !== "function") throw new LexeconConfigError("fn must be a function");
-  const o = options ?? /** @type {any} */ ({});
-  if (typeof o !== "object" || Array.isArray(o)) throw new LexeconConfigError("governed's options must be an object");
   // A misspelt option (`risk_level`, the HTTP API's spelling) would fall
   // back to its default, risk 1 say, and let a risky call through.
-  for (const key of Object.keys(o)) {
-    if (!OPTIONS.includes(key)) {
-      const hint = SPELLINGS[key] ? `; did you mean \`${SPELLINGS[key]}\`?` : "";
-      throw new LexeconConfigError(`unknown option \`${key}\` for governed (known: ${OPTIONS.join(", ")})${hint}`);
-    }
-  }
+  const o = /** @type {any} */ (
+    knownOptions(
+      options,
+      "governed",
+      OPTIONS,
+      "",
+      (message) => new LexeconConfigError(message),
+      (key) => (SPELLINGS[key] ? `; did you mean \`${SPELLINGS[key]}\`?` : ""),
+    )
+  );
   const decider = o.gov ?? o.client;
   if (!decider || typeof decider.decide !== "function") {
     throw new LexeconConfigError("governed needs `gov` (a Lexecon) or `client` (a LexeconClient)");

@@ -20,6 +20,7 @@ import {
   fromEngine,
   tokenExpectations,
 } from "./errors.js";
+import { knownOptions } from "./options.js";
 import { keyBytes } from "./keys.js";
 import { OPENED, checkAdapter, copiesOnAppend, entryHead, memoryStorage, toBytes, toIndex } from "./storage.js";
 
@@ -46,16 +47,13 @@ function signingSeed(key) {
  * @returns {boolean}
  */
 function ledgerOptions(options) {
-  if (options === undefined || options === null) return false;
-  if (typeof options !== "object" || Array.isArray(options)) {
-    throw new LexeconRequestError("verifyLedger's options must be an object ({ signatures? })", { field: "options" });
-  }
-  const o = /** @type {Record<string, unknown>} */ (options);
-  for (const key of Object.keys(o)) {
-    if (key !== "signatures") {
-      throw new LexeconRequestError(`unknown option \`${key}\` for verifyLedger (known: signatures)`, { field: key });
-    }
-  }
+  const o = knownOptions(
+    options,
+    "verifyLedger",
+    ["signatures"],
+    " ({ signatures? })",
+    (message, field) => new LexeconRequestError(message, { field }),
+  );
   if (o.signatures === undefined) return false;
   if (typeof o.signatures !== "boolean") {
     throw new LexeconRequestError(`signatures must be a boolean, got ${typeof o.signatures}`, { field: "signatures" });
@@ -185,14 +183,9 @@ export class Lexecon {
    * @param {import("../types/index.js").LexeconOptions} options
    */
   static async create(options) {
-    const o = options ?? /** @type {any} */ ({});
-    if (typeof o !== "object" || Array.isArray(o)) throw new LexeconConfigError("Lexecon.create's options must be an object");
-    // A misspelt `verifyOnOpen` or `signingKey` must not be dropped unnoticed.
-    for (const key of Object.keys(o)) {
-      if (!CREATE_OPTIONS.includes(key)) {
-        throw new LexeconConfigError(`unknown option \`${key}\` for Lexecon.create (known: ${CREATE_OPTIONS.join(", ")})`);
-      }
-    }
+    const o = /** @type {any} */ (
+      knownOptions(options, "Lexecon.create", CREATE_OPTIONS, "", (message) => new LexeconConfigError(message))
+    );
     if (o.verifyOnOpen !== undefined && typeof o.verifyOnOpen !== "boolean") {
       throw new LexeconConfigError(`verifyOnOpen must be a boolean, got ${typeof o.verifyOnOpen}`);
     }

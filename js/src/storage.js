@@ -5,6 +5,7 @@
 // resolves: the decision is acknowledged only after that.
 
 import { LexeconConfigError, LexeconStorageError } from "./errors.js";
+import { knownOptions } from "./options.js";
 
 const encoder = new TextEncoder();
 
@@ -215,14 +216,7 @@ export function memoryStorage() {
  * @returns {boolean}
  */
 export function readOnlyOption(options) {
-  if (options === undefined || options === null) return false;
-  if (typeof options !== "object" || Array.isArray(options)) {
-    throw new LexeconConfigError("fileStorage's options must be an object ({ readOnly? })");
-  }
-  const o = /** @type {Record<string, unknown>} */ (options);
-  for (const key of Object.keys(o)) {
-    if (key !== "readOnly") throw new LexeconConfigError(`unknown option \`${key}\` for fileStorage (known: readOnly)`);
-  }
+  const o = knownOptions(options, "fileStorage", ["readOnly"], " ({ readOnly? })", (message) => new LexeconConfigError(message));
   if (o.readOnly === undefined) return false;
   if (typeof o.readOnly !== "boolean") {
     throw new LexeconConfigError(`fileStorage's readOnly must be a boolean, got ${typeof o.readOnly}`);
